@@ -1,0 +1,114 @@
+"""The built-in `local` target: RFC 1035 zone files in `build/zones/`, no account, no network.
+
+octodns-bind's ZoneFileProvider rewrites whole files from the plan's changes and, as a target,
+assumes the file is empty. This provider reads the file in target mode too, and applies the plan's
+changes to the records already in it (keeping SOA, NS and anything else someone put there), bumps
+the SOA serial, and writes the file atomically. `named-checkzone` accepts what it writes.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import UTC, datetime
+from typing import Any
+
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.zone
+from octodns.record import Delete
+from octodns_bind import ZoneFileProvider
+
+
+class LocalZoneFileProvider(ZoneFileProvider):
+    """Zone files `DIRECTORY/ZONE.zone` that keep what they hold across applies.
+
+    Options: `directory` (default ./build/zones), `file_extension` (default .zone),
+    `nameserver` (the apex NS written into a new file, default `ns.invalid.`, a reserved name that resolves nowhere), and the SOA options
+    of octodns-bind's ZoneFileProvider.
+    """
+
+    SUPPORTS_ROOT_NS = False  # the apex NS is file scaffolding here, like the SOA
+
+    def __init__(self, id: str, directory: str = "./build/zones", file_extension: str = ".zone",
+                 nameserver: str = "ns.invalid.", **kwargs: Any) -> None:
+        kwargs.setdefault("check_origin", False)
+        super().__init__(id, directory, file_extension=file_extension, **kwargs)
+        self.nameserver = nameserver
+
+    def _path(self, zone_name: str) -> str:
+        return os.path.join(self.directory, f"{zone_name[:-1]}{self.file_extension}")
+
+    def list_zones(self) -> list[str]:  # type: ignore[override]
+        if not os.path.isdir(self.directory):
+            return []
+        return list(super().list_zones())
+
+    def _load_zone_file(self, zone_name: str, target: bool) -> dns.zone.Zone | None:
+        if not os.path.exists(self._path(zone_name)):
+            return None
+        return super()._load_zone_file(zone_name, False)  # type: ignore[no-any-return]
+
+    def zone_exists(self, zone: Any, target: bool = False) -> bool:
+        return os.path.exists(self._path(zone.name))
+
+    def zone_records(self, zone: Any, target: bool) -> list[Any]:
+        # never cache: a plan after an apply in the same process must read the new file
+        self._zone_records.pop(zone.name, None)
+        return super().zone_records(zone, target)  # type: ignore[no-any-return]
+
+    def _new_zone(self, name: str) -> dns.zone.Zone:
+        origin = dns.name.from_text(name)
+        z = dns.zone.Zone(origin, relativize=False)
+        soa = dns.rdata.from_text(
+            dns.rdataclass.IN, dns.rdatatype.SOA,
+            f"{self.nameserver} {self._hostmaster_email(name)} 0 {self.refresh} {self.retry} "
+            f"{self.expire} {self.nxdomain}", origin=dns.name.root, relativize=False,
+        )
+        z.find_rdataset(origin, dns.rdatatype.SOA, create=True).add(soa, self.default_ttl)
+        ns = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.NS, self.nameserver,
+                                 origin=dns.name.root, relativize=False)
+        z.find_rdataset(origin, dns.rdatatype.NS, create=True).add(ns, self.default_ttl)
+        return z
+
+    def _apply(self, plan: Any) -> bool:
+        name = plan.desired.name
+        os.makedirs(self.directory, exist_ok=True)
+        z = self._load_zone_file(name, True) or self._new_zone(name)
+        for change in plan.changes:
+            record = change.record
+            fqdn, ttl, _type, rdatas = record.rrs
+            owner = dns.name.from_text(fqdn)
+            rdtype = dns.rdatatype.from_text(_type)
+            z.delete_rdataset(owner, rdtype)
+            if isinstance(change, Delete):
+                continue
+            rdataset = z.find_rdataset(owner, rdtype, create=True)
+            for text in rdatas:
+                rdataset.add(dns.rdata.from_text(dns.rdataclass.IN, rdtype, text,
+                                                 origin=dns.name.root, relativize=False), ttl)
+        self._bump_serial(z)
+        path = self._path(name)
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(f"; {name} written by pmgdns (local target)\n")
+                z.to_file(fh, sorted=True, relativize=True, want_origin=True)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        self._zone_records.pop(name, None)
+        self.log.debug("_apply: zone=%s, num_changes=%d", name, len(plan.changes))
+        return True
+
+    def _bump_serial(self, z: dns.zone.Zone) -> None:
+        rdataset = z.find_rdataset(z.origin, dns.rdatatype.SOA)
+        soa = rdataset[0]
+        today = int(datetime.now(UTC).strftime("%Y%m%d00"))
+        serial = max(soa.serial + 1, today) % 4294967296
+        ttl = rdataset.ttl
+        rdataset.clear()
+        rdataset.add(soa.replace(serial=serial), ttl)

@@ -1,0 +1,112 @@
+"""Reviewed plan files (`plan --out`, `apply --plan`) and the staleness check between them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import PmgdnsError, StalePlanError
+from .planning import PlanResult
+from .render import ZONES_DIR, zone_file_path
+from .spec import Site
+
+FORMAT = "pmgdns-plan"
+
+
+def zones_digest(site: Site, domains: Sequence[str], zones_dir: str = ZONES_DIR) -> str:
+    """sha256 over the zone files of `domains` as they are on disk."""
+    h = hashlib.sha256()
+    for d in sorted(domains):
+        path = zone_file_path(site.domains[d].zone, zones_dir)
+        h.update(path.encode() + b"\0")
+        try:
+            h.update(Path(path).read_bytes())
+        except FileNotFoundError:
+            h.update(b"<missing>")
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def plan_document(site: Site, result: PlanResult, zones_sha: str) -> dict[str, Any]:
+    """What `plan --out` writes. Holds DNS data and digests only: no secrets."""
+    return {
+        "format": FORMAT,
+        "version": 1,
+        "pmgdns_version": __version__,
+        "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "spec": site.file,
+        "spec_digest": site.digest,
+        "zones_digest": zones_sha,
+        "domains": list(result.domains),
+        "checksum": result.checksum,
+        "summary": result.summary(),
+        "changes": [c.to_json() for c in result.changes],
+    }
+
+
+def write_plan(path: str, document: dict[str, Any]) -> None:
+    directory = os.path.dirname(path)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(document, fh, indent=2)
+        fh.write("\n")
+    os.replace(tmp, path)
+
+
+def read_plan(path: str) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PmgdnsError(f"{path}: no such plan file; make one with `pmgdns plan --out "
+                          f"{path}`") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PmgdnsError(f"{path}: not a readable pmgdns plan file ({exc}); make a new one "
+                          "with `pmgdns plan --out`") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("version") != 1:
+        raise PmgdnsError(f"{path}: not a pmgdns plan file (version 1); make a new one with "
+                          "`pmgdns plan --out`")
+    return data
+
+
+def check_inputs(document: dict[str, Any], path: str, site: Site, domains: Sequence[str],
+                 zones_sha: str) -> None:
+    """Refuse a plan made from another spec, other zones or other domains."""
+    if document.get("spec_digest") != site.digest:
+        raise StalePlanError(f"{path} is stale: the spec {site.file} changed since the plan was "
+                             "made. Nothing was applied; run `pmgdns plan --out` again and "
+                             "review it.")
+    if sorted(document.get("domains", [])) != sorted(domains):
+        raise StalePlanError(f"{path} is stale: it covers the domains "
+                             f"{', '.join(document.get('domains', []))}, this run "
+                             f"{', '.join(domains)}. Nothing was applied.")
+    if document.get("zones_digest") != zones_sha:
+        raise StalePlanError(f"{path} is stale: the zone files in zones/ changed since the plan "
+                             "was made. Nothing was applied; plan again.")
+
+
+def check_targets(document: dict[str, Any], path: str, fresh: PlanResult) -> None:
+    """Refuse when the targets no longer give the reviewed plan; say which zone at which target."""
+    if document.get("checksum") == fresh.checksum:
+        return
+    planned: dict[tuple[str, str], list[Any]] = {}
+    for c in document.get("changes", []):
+        planned.setdefault((c["zone"], c["target"]), []).append(c)
+    now = {k: [c.to_json() for c in v] for k, v in fresh.by_zone_target().items()}
+    differing = sorted(k for k in set(planned) | set(now)
+                       if _canon(planned.get(k, [])) != _canon(now.get(k, [])))
+    where = ", ".join(f"{z} at {t}" for z, t in differing) or "the plan's checksum"
+    raise StalePlanError(f"{path} is stale: the targets changed since the plan was made "
+                         f"({where} now differ{'s' if len(differing) == 1 else ''}). Nothing was "
+                         "applied; run `pmgdns plan --out` again and review it.")
+
+
+def _canon(changes: list[Any]) -> list[str]:
+    return sorted(json.dumps(c, sort_keys=True) for c in changes)

@@ -1,0 +1,330 @@
+"""Steps 4 and 5 of the data path: plan through octoDNS's Manager, then apply.
+
+Planning runs `Manager.sync(dry_run=True)` on the rendered config (restricted to the chosen domains
+and the providers they use) and captures octoDNS's plans through a plan output. Applying replans,
+checks that the fresh plan is the one that was shown or reviewed (its checksum), and applies each
+(zone, target) plan in turn, so a failure can say exactly what was and was not applied.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from . import render as renderlib
+from .errors import ConflictError, PmgdnsError, ProviderError, SpecError, UnsafePlanError
+from .redact import Redactor
+from .spec import ENV_REF, Site
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change at one target, with values as DNS answers them (spec-v1 §5)."""
+
+    zone: str
+    target: str
+    action: str  # create | update | delete
+    name: str
+    type: str
+    ttl: int
+    values: tuple[str, ...]
+    previous: tuple[str, ...]
+    previous_ttl: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"zone": self.zone, "target": self.target, "action": self.action,
+                "name": self.name, "type": self.type, "ttl": self.ttl,
+                "values": list(self.values), "previous": list(self.previous)}
+
+
+@dataclass
+class PlanResult:
+    """The changes pmgdns would make, and octoDNS's plans behind them."""
+
+    changes: list[Change]
+    checksum: str
+    unsafe: list[str] = field(default_factory=list)
+    octodns_plans: list[tuple[Any, Any]] = field(default_factory=list, repr=False)
+    domains: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, int]:
+        out = {"create": 0, "update": 0, "delete": 0}
+        for c in self.changes:
+            out[c.action] += 1
+        return out
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes)
+
+    def by_zone_target(self) -> dict[tuple[str, str], list[Change]]:
+        out: dict[tuple[str, str], list[Change]] = {}
+        for c in self.changes:
+            out.setdefault((c.zone, c.target), []).append(c)
+        return out
+
+
+@dataclass
+class ApplyReport:
+    applied: list[tuple[str, str, int]] = field(default_factory=list)  # zone, target, changes
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+class PlanFailure(ProviderError):
+    """Planning or applying failed at one target for one zone."""
+
+    def __init__(self, message: str, zone: str, target: str) -> None:
+        super().__init__(message)
+        self.zone = zone
+        self.target = target
+
+
+def select_domains(site: Site, patterns: Sequence[str]) -> list[str]:
+    """The spec's domains matching `patterns` (names or shell globs); all when none are given."""
+    if not patterns:
+        return list(site.domains)
+    chosen: list[str] = []
+    for pat in patterns:
+        p = pat.lower().rstrip(".")
+        hits = [d for d in site.domains if fnmatch.fnmatchcase(d, p)]
+        if not hits:
+            raise SpecError(site.file, "domains", f"`{pat}` matches no domain of the spec; "
+                                                  "check the name or the glob")
+        chosen.extend(h for h in hits if h not in chosen)
+    return chosen
+
+
+def _value_texts(record: Any) -> tuple[str, ...]:
+    values = record.values if hasattr(record, "values") else [record.value]
+    out = []
+    for v in values:
+        if hasattr(v, "to_raw_text"):
+            out.append(v.to_raw_text())
+        elif hasattr(v, "rdata_text"):
+            out.append(v.rdata_text)
+        else:
+            out.append(str(v))
+    return tuple(out)
+
+
+def _change(zone: str, target: str, change: Any) -> Change:
+    kind = type(change).__name__.lower()
+    new, old = change.new, change.existing
+    record = new if new is not None else old
+    return Change(
+        zone=zone, target=target, action=kind, name=record.fqdn, type=record._type,
+        ttl=record.ttl, values=_value_texts(new) if new is not None else (),
+        previous=_value_texts(old) if old is not None else (),
+        previous_ttl=old.ttl if old is not None else None,
+    )
+
+
+def octodns_checksum(plans: Iterable[tuple[Any, Any]]) -> str:
+    """octoDNS's own checksum (`manager.enable_checksum`): sha256 over the plans' data.
+    An empty plan has the checksum of an empty list."""
+    data = [plan.data for _, plan in plans]
+    return hashlib.sha256(json.dumps(data).encode("utf-8")).hexdigest()
+
+
+class _Capture:
+    """An octoDNS plan output that keeps the plans instead of printing them."""
+
+    def __init__(self) -> None:
+        self.plans: list[tuple[Any, Any]] = []
+
+    def run(self, log: Any, plans: list[tuple[Any, Any]], *args: Any, **kwargs: Any) -> None:
+        self.plans = list(plans)
+
+
+class Engine:
+    """Plans and applies one site's chosen domains through octoDNS."""
+
+    def __init__(self, site: Site, domains: Sequence[str] | None = None,
+                 zones_dir: str = renderlib.ZONES_DIR, build_dir: str = renderlib.BUILD_DIR,
+                 parallel: int = 1, redactor: Redactor | None = None) -> None:
+        self.site = site
+        self.domains = list(domains) if domains is not None else list(site.domains)
+        self.zones_dir = zones_dir
+        self.build_dir = build_dir
+        self.parallel = max(1, parallel)
+        self.redactor = redactor or Redactor(site.secret_values())
+        self._manager: Any = None
+
+    # -- set-up -------------------------------------------------------------------------------
+
+    def check_environment(self) -> None:
+        """Every env/VAR the chosen domains' providers need is set (named, never shown)."""
+        used = {t for d in self.domains for t in self.site.domains[d].targets}
+        for name in sorted(used):
+            for key, val in self.site.providers[name].items():
+                m = ENV_REF.match(val) if isinstance(val, str) else None
+                if m and not os.environ.get(m.group(1)):
+                    raise SpecError(
+                        self.site.file, f"providers.{name}.{key}",
+                        f"takes its value from the environment variable {m.group(1)}, which is "
+                        f"not set; export {m.group(1)} (e.g. from your CI's secrets) and run again")
+
+    def manager(self) -> Any:
+        if self._manager is None:
+            self.check_environment()
+            from octodns.manager import Manager
+
+            config = renderlib.octodns_config(self.site, self.zones_dir, self.domains)
+            os.makedirs(self.build_dir, exist_ok=True)
+            fd, path = tempfile.mkstemp(dir=self.build_dir, prefix=".run-", suffix=".yaml")
+            try:
+                with os.fdopen(fd, "w") as fh:
+                    yaml.safe_dump(config, fh, sort_keys=False)
+                try:
+                    self._manager = Manager(path, max_workers=self.parallel)
+                except Exception as exc:  # provider classes, options, secrets
+                    raise ProviderError(
+                        "the providers could not be set up: "
+                        f"{self.redactor(str(exc))}; check `providers:` in {self.site.file}"
+                    ) from None
+            finally:
+                os.unlink(path)
+            for provider in self._manager.providers.values():
+                _annotate(provider, self.redactor)
+        return self._manager
+
+    # -- plan ---------------------------------------------------------------------------------
+
+    def plan(self) -> PlanResult:
+        manager = self.manager()
+        capture = _Capture()
+        manager.plan_outputs = {"pmgdns": capture}
+        try:
+            manager.sync(eligible_zones=[f"{d}." for d in self.domains], dry_run=True,
+                         force=True)
+        except PmgdnsError:
+            raise
+        except Exception as exc:
+            raise _translate(exc, self.redactor) from None
+        return self._result(capture.plans)
+
+    def _result(self, plans: list[tuple[Any, Any]]) -> PlanResult:
+        from octodns.provider.plan import UnsafePlan
+
+        changes: list[Change] = []
+        unsafe: list[str] = []
+        for target, plan in plans:
+            zone = plan.desired.name
+            changes.extend(_change(zone, target.id, c) for c in plan.changes)
+            try:
+                plan.raise_if_unsafe()
+            except UnsafePlan as exc:
+                unsafe.append(f"{zone} at {target.id}: {exc}")
+        return PlanResult(changes=changes, checksum=octodns_checksum(plans), unsafe=unsafe,
+                          octodns_plans=plans, domains=list(self.domains))
+
+    # -- apply --------------------------------------------------------------------------------
+
+    def apply(self, result: PlanResult, force: bool = False,
+              progress: Callable[[str, str, int], None] | None = None) -> ApplyReport:
+        """Apply `result`'s octoDNS plans, one (zone, target) at a time."""
+        if result.unsafe and not force:
+            raise UnsafePlanError(
+                "octoDNS's safety check refuses this plan: " + "; ".join(result.unsafe)
+                + ". Review the plan, then run apply again with --force to go past it. "
+                "Nothing was applied.")
+        report = ApplyReport()
+        pending = [(plan.desired.name, target.id) for target, plan in result.octodns_plans]
+        for target, plan in result.octodns_plans:
+            zone = plan.desired.name
+            try:
+                count = target.apply(plan)
+            except Exception as exc:
+                done = ", ".join(f"{z} at {t}" for z, t, _ in report.applied) or "nothing"
+                rest = ", ".join(f"{z} at {t}" for z, t in pending[1:]) or "nothing"
+                msg = _translate(exc, self.redactor, zone, target.id)
+                raise PlanFailure(
+                    f"{msg} Applied before the failure: {done}. Not applied: {zone} at "
+                    f"{target.id}" + (f", {rest}" if pending[1:] else "") + ". Fix the cause "
+                    "and run apply again; it converges.", zone, target.id) from None
+            pending.pop(0)
+            report.applied.append((zone, target.id, count or len(plan.changes)))
+            if progress:
+                progress(zone, target.id, len(plan.changes))
+        return report
+
+
+def _annotate(provider: Any, redactor: Redactor) -> None:
+    """Make a provider's `plan` say which zone and target failed."""
+    original = provider.plan
+
+    def plan(desired: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(desired, *args, **kwargs)
+        except TypeError as exc:
+            if "keyword argument" in str(exc):  # octoDNS's own fallbacks look at these
+                raise
+            raise _translate(exc, redactor, desired.name, provider.id) from None
+        except PmgdnsError:
+            raise
+        except Exception as exc:
+            raise _translate(exc, redactor, desired.name, provider.id) from None
+
+    provider.plan = plan
+
+
+def _translate(exc: BaseException, redactor: Redactor, zone: str | None = None,
+               target: str | None = None) -> PmgdnsError:
+    """A one-paragraph, secret-free error for an exception from octoDNS or a provider."""
+    if isinstance(exc, PmgdnsError):
+        return exc
+    from octodns.processor.base import ProcessorException
+
+    from .processor import OwnershipConflict
+
+    where = f" ({zone} at {target})" if zone and target else ""
+    text = redactor(" ".join(str(exc).split()) or type(exc).__name__)
+    if isinstance(exc, OwnershipConflict):
+        return ConflictError(text)
+    if isinstance(exc, ProcessorException):
+        return ConflictError(f"{text}{where}")
+    hint = _hint(exc)
+    message = f"{target or 'a provider'} failed{where}: {type(exc).__name__}: {text}."
+    if hint:
+        message += f" {hint}"
+    if zone and target:
+        return PlanFailure(message, zone, target)
+    return ProviderError(message)
+
+
+def _hint(exc: BaseException) -> str:
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    text = str(exc).lower()
+    if status == 401 or "unauthorized" in text or "authentication" in text:
+        return "The credentials were refused: check the token or keys in the environment."
+    if status == 403 or "forbidden" in text or "accessdenied" in text:
+        return ("The credentials lack a permission: the token needs DNS edit rights on "
+                "this zone.")
+    if status == 429 or "rate limit" in text or "throttl" in text:
+        return "The provider is rate-limiting: wait a minute and run again."
+    if isinstance(status, int) and status >= 500:
+        return "The provider had an internal error: run again later."
+    if "timed out" in text or "timeout" in text or "connection" in text:
+        return "The provider could not be reached: check the network and the endpoint."
+    return ""
+
+
+def result_data(result: PlanResult) -> list[dict[str, Any]]:
+    return [c.to_json() for c in result.changes]
+
+
+def change_from_json(data: dict[str, Any]) -> Change:
+    return Change(zone=data["zone"], target=data["target"], action=data["action"],
+                  name=data["name"], type=data["type"], ttl=data["ttl"],
+                  values=tuple(data["values"]), previous=tuple(data["previous"]))
+
+
+__all__ = ["ApplyReport", "Change", "Engine", "PlanResult", "select_domains"]

@@ -1,0 +1,168 @@
+"""Step 3 of the data path: records -> octoDNS zone YAML in `zones/` and `build/octodns.yaml`.
+
+`octodns-sync --config-file build/octodns.yaml` runs the very sync `pmgdns plan`/`apply` run.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .records import RecordSpec, site_records
+from .spec import SOURCE_ID, Site
+
+ZONES_DIR = "zones"
+BUILD_DIR = "build"
+CONFIG_FILE = os.path.join(BUILD_DIR, "octodns.yaml")
+PROCESSOR_ID = "pmgdns-ownership"
+HEADER = "# Rendered by pmgdns from {spec}; do not edit: change the spec and run `pmgdns render`.\n"
+MARKER = "# Rendered by pmgdns"
+
+
+def _record_data(r: RecordSpec) -> dict[str, Any]:
+    data: dict[str, Any] = {"type": r.type, "ttl": r.ttl}
+    if r.type == "MX":
+        values: list[Any] = []
+        for v in r.values:
+            pref, exchange = v.split(" ", 1)
+            values.append({"exchange": exchange, "preference": int(pref)})
+    else:
+        values = list(r.values)
+    if len(values) == 1:
+        data["value"] = values[0]
+    else:
+        data["values"] = values
+    return data
+
+
+def zone_yaml(records: Iterable[RecordSpec], spec_file: str) -> str:
+    """The octoDNS YamlProvider file of one zone (`escaped_semicolons: false`, sorted keys)."""
+    from octodns.yaml import safe_dump  # octoDNS's own order, which `enforce_order` checks
+
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for r in sorted(records):
+        by_name.setdefault(r.name, []).append(_record_data(r))
+    data = {name: (rs[0] if len(rs) == 1 else rs) for name, rs in by_name.items()}
+    buf = io.StringIO()
+    buf.write(HEADER.format(spec=spec_file))
+    if data:
+        safe_dump(data, buf)
+    else:
+        buf.write("--- {}\n")
+    return buf.getvalue()
+
+
+def zone_file_path(zone: str, zones_dir: str = ZONES_DIR) -> str:
+    return os.path.join(zones_dir, f"{zone}yaml")
+
+
+def octodns_config(site: Site, zones_dir: str = ZONES_DIR,
+                   domains: Iterable[str] | None = None) -> dict[str, Any]:
+    """The octoDNS configuration for `site` (optionally only some domains and their providers)."""
+    chosen = [site.domains[d] for d in (domains if domains is not None else site.domains)]
+    used = {t for d in chosen for t in d.targets}
+    providers: dict[str, Any] = {
+        SOURCE_ID: {
+            "class": "octodns.provider.yaml.YamlProvider",
+            "directory": f"./{zones_dir}" if not os.path.isabs(zones_dir) else zones_dir,
+            "enforce_order": True,
+            "escaped_semicolons": False,
+        }
+    }
+    for name, conf in site.providers.items():
+        if domains is None or name in used:
+            providers[name] = dict(conf)
+    return {
+        "manager": {
+            "processors": [PROCESSOR_ID],
+            "validators": {"enabled": ["legacy", "strict"]},
+        },
+        "providers": providers,
+        "processors": {
+            PROCESSOR_ID: {
+                "class": "pmgdns.processor.OwnershipProcessor",
+                "gateway": site.gateway.fqdn,
+                "selector": site.dkim.selector,
+                "retired_selectors": list(site.dkim.retired_selectors),
+                "absent_zones": [d.zone for d in site.domains.values() if d.absent],
+            }
+        },
+        "zones": {d.zone: {"sources": [SOURCE_ID], "targets": list(d.targets)} for d in chosen},
+    }
+
+
+def config_yaml(config: dict[str, Any]) -> str:
+    return ("# Written by pmgdns render: `octodns-sync --config-file build/octodns.yaml` runs the "
+            "same sync as `pmgdns plan`.\n" + yaml.safe_dump(config, sort_keys=False))
+
+
+@dataclass
+class Rendering:
+    """What `render` writes: {path: text} for the zone files, and the octoDNS config."""
+
+    zone_files: dict[str, str]
+    config_text: str
+
+    def stale_zone_files(self, zones_dir: str = ZONES_DIR) -> list[str]:
+        """Zone files that differ, are missing, or were rendered earlier for a zone now gone."""
+        stale = [p for p, text in self.zone_files.items() if _read(p) != text]
+        return sorted(stale + self.leftovers(zones_dir))
+
+    def leftovers(self, zones_dir: str = ZONES_DIR) -> list[str]:
+        """pmgdns-rendered files in `zones_dir` for zones no longer in the spec."""
+        if not os.path.isdir(zones_dir):
+            return []
+        out = []
+        for entry in sorted(os.listdir(zones_dir)):
+            path = os.path.join(zones_dir, entry)
+            if entry.endswith(".yaml") and path not in self.zone_files:
+                head = (_read(path) or "")[: len(MARKER)]
+                if head == MARKER:
+                    out.append(path)
+        return out
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+
+
+def render(site: Site, zones_dir: str = ZONES_DIR) -> Rendering:
+    """Render every zone of `site` (pure: nothing is written)."""
+    files = {
+        zone_file_path(zone, zones_dir): zone_yaml(recs, site.file)
+        for zone, recs in site_records(site).items()
+    }
+    return Rendering(files, config_yaml(octodns_config(site, zones_dir)))
+
+
+def write_text(path: str, text: str) -> bool:
+    """Write `text` to `path` atomically if it differs; True when the file changed."""
+    if _read(path) == text:
+        return False
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+    return True
+
+
+def write(rendering: Rendering, zones_dir: str = ZONES_DIR,
+          config_file: str = CONFIG_FILE) -> list[str]:
+    """Write the rendering; remove files of zones no longer in the spec. Returns changed paths."""
+    changed = [p for p, text in rendering.zone_files.items() if write_text(p, text)]
+    for path in rendering.leftovers(zones_dir):
+        os.unlink(path)
+        changed.append(path)
+    write_text(config_file, rendering.config_text)
+    return sorted(changed)

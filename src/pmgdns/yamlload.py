@@ -1,0 +1,80 @@
+"""Load YAML while remembering the line of every key, so errors can point at it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from .errors import SpecError
+
+Path = tuple[str, ...]
+
+
+class LocatedYaml:
+    """A plain Python value loaded from YAML plus the line (1-based) of each key path."""
+
+    def __init__(self, data: Any, lines: dict[Path, int], file: str) -> None:
+        self.data = data
+        self.lines = lines
+        self.file = file
+
+    def line(self, path: Path) -> int | None:
+        """The line of `path`, or of its nearest ancestor that has one."""
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get(())
+
+
+def _construct(
+    node: yaml.Node, path: Path, lines: dict[Path, int], file: str, loader: yaml.SafeLoader
+) -> Any:
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise SpecError(file, ".".join(path), "YAML merge keys (<<) are not supported",
+                                key_node.start_mark.line + 1)
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise SpecError(file, ".".join(path), "mapping keys must be plain scalars",
+                                key_node.start_mark.line + 1)
+            key = str(loader.construct_object(key_node))
+            sub = (*path, key)
+            if key in out:
+                raise SpecError(file, ".".join(sub), "duplicate key; give each key once",
+                                key_node.start_mark.line + 1)
+            lines[sub] = key_node.start_mark.line + 1
+            out[key] = _construct(value_node, sub, lines, file, loader)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [
+            _construct(item, (*path, str(i)), lines, file, loader)
+            for i, item in enumerate(node.value)
+        ]
+    return loader.construct_object(node, deep=True)
+
+
+def load_located(text: str, file: str) -> LocatedYaml:
+    """Parse `text`; a syntax error becomes a SpecError with its line."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or "invalid YAML"
+        raise SpecError(file, "", f"YAML syntax error: {problem}; fix the syntax", line) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(file, "", f"YAML error: {exc}") from None
+    lines: dict[Path, int] = {}
+    if node is None:
+        return LocatedYaml(None, lines, file)
+    try:
+        data = _construct(node, (), lines, file, yaml.SafeLoader(""))
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark is not None else None
+        raise SpecError(file, "", f"YAML error: {exc.problem}", line) from None
+    return LocatedYaml(data, lines, file)
