@@ -49,8 +49,9 @@ class Workspace:
         stale = self.stale(site)
         if stale:
             raise StaleZonesError(
-                f"{self.zones_dir}/ is stale: {', '.join(stale)} do{'es' if len(stale) == 1 else ''}"
-                f" not match {site.file}; run `pmgdns render` and commit the result")
+                f"{self.zones_dir}/ is stale: {', '.join(stale)} "
+                f"do{'es' if len(stale) == 1 else ''} not match {site.file}; run "
+                "`pmgdns render` and commit the result")
 
     def engine(self, site: Site, patterns: Sequence[str] = (), parallel: int = 1) -> Engine:
         return Engine(site, select_domains(site, patterns), self.zones_dir, self.build_dir,

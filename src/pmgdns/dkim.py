@@ -101,7 +101,7 @@ def parse_tags(value: str) -> dict[str, str]:
 
 
 def from_record_text(text: str) -> DkimKey:
-    """The record text PMG shows, with or without the owner name and the `( "..." "..." )` chunks."""
+    """The record text PMG shows, with or without the owner name and `( "..." "..." )` chunks."""
     selector = None
     m = _SELECTOR.match(text)
     if m:

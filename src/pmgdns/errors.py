@@ -8,7 +8,7 @@ class PmgdnsError(Exception):
 
 
 class SpecError(PmgdnsError):
-    """The spec (or a file it names) is wrong. Names the file, the key path and, if known, the line."""
+    """The spec (or a file it names) is wrong: names the file, the key path and the line."""
 
     def __init__(self, file: str, path: str, message: str, line: int | None = None) -> None:
         self.file = file

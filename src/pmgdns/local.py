@@ -26,8 +26,8 @@ class LocalZoneFileProvider(ZoneFileProvider):
     """Zone files `DIRECTORY/ZONE.zone` that keep what they hold across applies.
 
     Options: `directory` (default ./build/zones), `file_extension` (default .zone),
-    `nameserver` (the apex NS written into a new file, default `ns.invalid.`, a reserved name that resolves nowhere), and the SOA options
-    of octodns-bind's ZoneFileProvider.
+    `nameserver` (the apex NS written into a new file, default `ns.invalid.`, a reserved name
+    that resolves nowhere), and the SOA options of octodns-bind's ZoneFileProvider.
     """
 
     SUPPORTS_ROOT_NS = False  # the apex NS is file scaffolding here, like the SOA
@@ -105,6 +105,7 @@ class LocalZoneFileProvider(ZoneFileProvider):
         return True
 
     def _bump_serial(self, z: dns.zone.Zone) -> None:
+        assert z.origin is not None
         rdataset = z.find_rdataset(z.origin, dns.rdatatype.SOA)
         soa = rdataset[0]
         today = int(datetime.now(UTC).strftime("%Y%m%d00"))

@@ -1,6 +1,6 @@
 """The octoDNS processor that makes spec-v1 §3 true: pmgdns owns only its own records.
 
-Referenced from `build/octodns.yaml`, so `octodns-sync` with that file behaves as `pmgdns plan` does.
+Referenced from `build/octodns.yaml`, so `octodns-sync` with that file behaves as `pmgdns plan`.
 
 octoDNS plans whole (name, type) sets and deletes whatever the source lacks. Before it compares,
 this processor rebuilds the desired zone from the existing one:

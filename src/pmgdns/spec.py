@@ -361,7 +361,7 @@ def _ip(c: _Checker, value: Any, path: Path, version: int) -> str:
         c.warn(path, f"{addr} is a documentation address: fine for an example, but the world "
                      "cannot reach a gateway there")
         return str(addr)
-    if not addr.is_global:
+    if not addr.is_global or addr.is_multicast or addr.is_reserved:
         kind = ("loopback" if addr.is_loopback else "link-local" if addr.is_link_local
                 else "multicast" if addr.is_multicast else "unspecified" if addr.is_unspecified
                 else "private or reserved")

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian machine for pmgdns: a virtualenv in .venv with pmgdns installed, and,
+# with --test, the test dependencies and the real DNS servers the tests start on loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "${1:-}" = "--test" ]; then
+  need=()
+  command -v named >/dev/null 2>&1 || [ -x /usr/sbin/named ] || need+=(bind9)
+  command -v named-checkzone >/dev/null 2>&1 || need+=(bind9-utils)
+  command -v dig >/dev/null 2>&1 || need+=(bind9-dnsutils)
+  if [ "${#need[@]}" -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    # install the servers without starting them as system services
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+    $sudo chmod +x /usr/sbin/policy-rc.d
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+      "${need[@]}" >/dev/null
+    $sudo rm -f /usr/sbin/policy-rc.d
+  fi
+  extra=".[test]"
+else
+  extra="."
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -e "$extra"

@@ -1,0 +1,162 @@
+"""Commands, formats and exit codes (spec-v1 §4, §5) on the local target."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from .conftest import Project, assert_clean_error
+
+
+def test_plan_json_shape(project: Project) -> None:
+    result = project.run("plan", "--format", "json")
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert data["version"] == 1
+    assert data["summary"] == {"create": 13, "update": 0, "delete": 0}
+    assert len(data["checksum"]) == 64
+    assert data["manual"] == [
+        {"kind": "ptr", "address": "198.51.100.25", "name": "mx1.example.com."},
+        {"kind": "ptr", "address": "2001:db8::25", "name": "mx1.example.com."}]
+    by_name = {(c["name"], c["type"]): c for c in data["changes"]}
+    dmarc = by_name[("_dmarc.example.com.", "TXT")]
+    assert dmarc == {"zone": "example.com.", "target": "local", "action": "create",
+                     "name": "_dmarc.example.com.", "type": "TXT", "ttl": 3600,
+                     "values": ["v=DMARC1; p=quarantine; aspf=s; adkim=s;"], "previous": []}
+    assert by_name[("example.org.", "MX")]["values"] == ["10 mx1.example.com."]
+    dkim = by_name[("pmg2026._domainkey.example.org.", "TXT")]["values"][0]
+    assert dkim == f"v=DKIM1; h=sha256; k=rsa; p={project.keys.b64()}"  # unsplit, unescaped
+
+
+def test_detailed_exitcode(project: Project) -> None:
+    assert project.run("plan", "--detailed-exitcode").code == 2
+    assert project.run("plan").code == 0
+    assert project.run("apply", "--yes").code == 0
+    assert project.run("plan", "--detailed-exitcode").code == 0
+
+
+def test_markdown_has_marker_and_goes_to_step_summary(project: Project) -> None:
+    summary = project.root / "summary.md"
+    result = project.run("plan", "--format", "markdown",
+                         env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert result.code == 0
+    assert result.out.startswith("<!-- pmgdns-plan -->\n")
+    assert "**Plan: 13 to add, 0 to change, 0 to destroy.**" in result.out
+    assert "| + create | `_dmarc.example.com.` | TXT | 3600 |" in result.out
+    assert summary.read_text() == result.out
+
+
+def test_plan_selects_domains_by_glob(project: Project) -> None:
+    result = project.run("plan", "--format", "json", "*.org")
+    zones = {c["zone"] for c in json.loads(result.out)["changes"]}
+    assert zones == {"example.org."}
+    assert_clean_error(project.run("plan", "nothing.example"), "`nothing.example` matches no "
+                                                                "domain")
+
+
+def test_apply_without_terminal_refuses(project: Project) -> None:
+    env = dict(os.environ, NO_COLOR="1")
+    result = subprocess.run([sys.executable, "-m", "pmgdns", "apply"], cwd=project.root,
+                            capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env,
+                            timeout=120)
+    assert result.returncode == 1
+    assert "no terminal to ask on" in result.stderr and "--yes" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not project.local_zone("example.com").exists()
+
+
+def test_plan_out_and_apply_plan(project: Project) -> None:
+    result = project.run("plan", "--out", "build/plan.json")
+    assert result.code == 0
+    doc = json.loads((project.root / "build" / "plan.json").read_text())
+    assert doc["format"] == "pmgdns-plan" and doc["summary"]["create"] == 13
+    applied = project.run("apply", "--plan", "build/plan.json")
+    assert applied.code == 0, applied.err
+    assert "Apply complete! 13 added" in applied.out
+    assert "No changes" in project.run("plan").out
+
+
+def test_apply_plan_refuses_after_spec_edit(project: Project) -> None:
+    assert project.run("plan", "--out", "plan.json").code == 0
+    spec = project.spec()
+    spec["defaults"] = {"ttl": 600}
+    project.write_spec(spec)
+    result = project.run("apply", "--plan", "plan.json")
+    assert_clean_error(result, "stale", "the spec config/site.yaml changed")
+    assert not project.local_zone("example.com").exists()
+
+
+def test_apply_plan_refuses_when_a_target_changed(project: Project) -> None:
+    assert project.run("apply", "--yes", "example.com").code == 0
+    assert project.run("plan", "--out", "plan.json").code == 0
+    # someone edits a record pmgdns owns behind its back
+    path = project.local_zone("example.com")
+    path.write_text(path.read_text().replace("198.51.100.25", "203.0.113.9"))
+    before = path.read_bytes()
+    result = project.run("apply", "--plan", "plan.json")
+    assert_clean_error(result, "stale", "example.com. at local")
+    assert path.read_bytes() == before
+    assert not project.local_zone("example.org").exists()
+    assert project.run("plan", "--out", "plan.json").code == 0
+    assert project.run("apply", "--plan", "plan.json").code == 0
+    assert "No changes" in project.run("plan").out
+
+
+def test_apply_plan_rejects_garbage(project: Project) -> None:
+    (project.root / "plan.json").write_text("{not json")
+    assert_clean_error(project.run("apply", "--plan", "plan.json"), "not a readable pmgdns plan")
+    assert_clean_error(project.run("apply", "--plan", "missing.json"), "no such plan file")
+
+
+def test_ptr_ticket_formats(project: Project) -> None:
+    text = project.run("ptr-ticket")
+    assert text.code == 0
+    assert "25.100.51.198.in-addr.arpa." in text.out
+    nibbles = "5.2.0.0." + "0.0.0.0." * 5 + "8.b.d.0.1.0.0.2.ip6.arpa."
+    assert nibbles in text.out
+    assert "PTR  mx1.example.com." in text.out
+    assert "forward-confirmed reverse DNS" in text.out
+    assert "mx1.example.com.  A  198.51.100.25" in text.out
+    data = json.loads(project.run("ptr-ticket", "--format", "json").out)
+    assert data["ptr"][0] == {"address": "198.51.100.25",
+                              "reverse_name": "25.100.51.198.in-addr.arpa.",
+                              "ptr": "mx1.example.com."}
+    assert data["ptr"][1]["reverse_name"] == nibbles
+    md = project.run("ptr-ticket", "--format", "markdown").out
+    assert "| `198.51.100.25` | `25.100.51.198.in-addr.arpa.` | `mx1.example.com.` |" in md
+
+
+def test_init_then_validate_points_at_the_todo(project: Project) -> None:
+    os.unlink(project.spec_path)
+    result = project.run("init")
+    assert result.code == 0 and "Wrote config/site.yaml" in result.out
+    assert_clean_error(project.run("init"), "exists already", "--force")
+    assert_clean_error(project.run("validate"), "dkim.record")
+    text = project.spec_path.read_text().replace("PASTE-THE-DKIM-RECORD-HERE",
+                                                 project.keys.pmg_record())
+    project.spec_path.write_text(text)
+    ok = project.run("validate")
+    assert ok.code == 0, ok.err
+    assert "is valid: 1 domain" in ok.out
+
+
+def test_version_help_and_config_env(project: Project) -> None:
+    assert project.run("--version").out.startswith("pmgdns, version ")
+    helptext = project.run("-h").out
+    for command in ("render", "validate", "plan", "apply", "ptr-ticket", "init"):
+        assert command in helptext
+    os.rename(project.spec_path, project.root / "other.yaml")
+    result = project.run("validate", env={"PMGDNS_CONFIG": "other.yaml"})
+    assert result.code == 0, result.err
+
+
+def test_gateway_outside_the_spec_is_noted(project: Project) -> None:
+    spec = project.spec()
+    spec["gateway"]["hostname"] = "gw.hoster.example.net"
+    project.write_spec(spec)
+    out = project.run("plan").out
+    assert "Note: gw.hoster.example.net lies in none of the spec's domains" in out
+    data = json.loads(project.run("plan", "--format", "json").out)
+    assert any("lies in none" in n for n in data["notes"])
