@@ -56,8 +56,13 @@ def _setup_logging(verbose: int) -> None:
         root.removeHandler(h)
     root.addHandler(handler)
     root.setLevel(level)
-    # octoDNS says this on every first plan of a zone a provider can hold root NS for
-    logging.getLogger("octodns").setLevel(level)
+    handler.addFilter(_drop_root_ns_notice)
+
+
+def _drop_root_ns_notice(record: logging.LogRecord) -> bool:
+    # octoDNS warns that the source has no root NS; pmgdns never manages root NS (its processor
+    # keeps the target's), so the warning would only alarm
+    return "root NS record supported, but no record is configured" not in record.getMessage()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -45,6 +45,7 @@ def _forward_note(site: Site) -> str:
 
 def ticket_text(site: Site) -> str:
     g = site.gateway.fqdn
+    host = site.gateway.hostname
     reqs = ptr_requests(site)
     width = max(len(r["address"]) for r in reqs)
     rwidth = max(len(r["reverse_name"]) for r in reqs)
@@ -61,7 +62,7 @@ def ticket_text(site: Site) -> str:
         lines.append(f"  {r['address']:<{width}}  {r['reverse_name']:<{rwidth}}  PTR  {r['ptr']}")
     lines += [
         "",
-        f"Why: the server sends mail as {g}. Receiving mail servers look up the PTR of the "
+        f"Why: the server sends mail as {host}. Receiving mail servers look up the PTR of the "
         "connecting address and require that it names the host and that the host resolves back "
         "to the same address (forward-confirmed reverse DNS); without it, many of them reject or "
         "junk our mail.",
