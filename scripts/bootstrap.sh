@@ -9,6 +9,9 @@ if [ "${1:-}" = "--test" ]; then
   command -v named >/dev/null 2>&1 || [ -x /usr/sbin/named ] || need+=(bind9)
   command -v named-checkzone >/dev/null 2>&1 || need+=(bind9-utils)
   command -v dig >/dev/null 2>&1 || need+=(bind9-dnsutils)
+  [ -x /usr/sbin/pdns_server ] || need+=(pdns-server)
+  [ -f /usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql ] || need+=(pdns-backend-sqlite3)
+  command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
   command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
   if [ "${#need[@]}" -gt 0 ]; then
     sudo=""

@@ -148,3 +148,14 @@ def assert_clean_error(result: Result, *fragments: str) -> None:
 
 
 os.environ.setdefault("NO_COLOR", "1")
+
+
+# Figures the tests measure (e.g. API requests per zone) and report at the end of the run.
+REPORT: dict[str, str] = {}
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if REPORT:
+        terminalreporter.section("pmgdns measurements")
+        for key, value in sorted(REPORT.items()):
+            terminalreporter.write_line(f"{key}: {value}")

@@ -198,3 +198,102 @@ def zone_text(zone: str, body: str) -> str:
     return (f"$ORIGIN {zone}.\n$TTL 3600\n"
             f"@ IN SOA ns1.{zone}. hostmaster.{zone}. 1 3600 600 604800 300\n"
             f"@ IN NS ns1.{zone}.\nns1 IN A 198.51.100.53\n" + body)
+
+
+PDNS = shutil.which("pdns_server") or "/usr/sbin/pdns_server"
+PDNS_SCHEMA = Path("/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql")
+
+
+@dataclass
+class PowerDnsServer:
+    """A real PowerDNS Authoritative server (sqlite3 backend) with its HTTP API on 127.0.0.1."""
+
+    directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="pmgdns-pdns-")))
+    dns_port: int = field(default_factory=free_port)
+    api_port: int = field(default_factory=free_port)
+    api_key: str = field(default_factory=lambda: secrets.token_hex(16))
+    process: subprocess.Popen[bytes] | None = None
+
+    def provider_config(self, key_env: str = "PMGDNS_PDNS_API_KEY") -> dict[str, object]:
+        return {"class": "octodns_powerdns.PowerDnsProvider", "host": "127.0.0.1",
+                "port": self.api_port, "api_key": f"env/{key_env}", "enable_dynamic": False}
+
+    def start(self) -> PowerDnsServer:
+        import sqlite3
+
+        self.directory.chmod(0o755)
+        db = self.directory / "pdns.sqlite3"
+        with sqlite3.connect(db) as conn:
+            conn.executescript(PDNS_SCHEMA.read_text())
+        conf = "\n".join([
+            "launch=gsqlite3", f"gsqlite3-database={db}", "local-address=127.0.0.1",
+            f"local-port={self.dns_port}", "api=yes", f"api-key={self.api_key}",
+            "webserver=yes", "webserver-address=127.0.0.1", f"webserver-port={self.api_port}",
+            "webserver-allow-from=127.0.0.0/8", f"socket-dir={self.directory}",
+            "daemon=no", "guardian=no", "disable-syslog=yes", "loglevel=4",
+            "default-soa-content=ns1.@ hostmaster.@ 0 10800 3600 604800 3600", ""])
+        (self.directory / "pdns.conf").write_text(conf)
+        user = _drop_privileges_user()
+        args = [PDNS, f"--config-dir={self.directory}"]
+        if user:
+            pw = pwd.getpwnam(user)
+            for path in [self.directory, *self.directory.iterdir()]:
+                os.chown(path, pw.pw_uid, pw.pw_gid)
+            args += [f"--setuid={user}", f"--setgid={pw.pw_gid}"]
+        log = open(self.directory / "pdns.log", "wb")  # noqa: SIM115 (closed in stop)
+        self._log = log
+        self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, start_new_session=True)
+        import requests
+
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("pdns_server exited:\n" + self.log_text())
+            try:
+                r = requests.get(f"{self.api_url}/servers/localhost",
+                                 headers={"X-API-Key": self.api_key}, timeout=1)
+                if r.status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("pdns_server did not answer in time:\n" + self.log_text())
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}/api/v1"
+
+    def api(self, method: str, path: str, body: object | None = None) -> object:
+        import requests
+
+        r = requests.request(method, f"{self.api_url}/servers/localhost{path}", json=body,
+                             headers={"X-API-Key": self.api_key}, timeout=10)
+        assert r.status_code < 300, r.text
+        return r.json() if r.content else None
+
+    def log_text(self) -> str:
+        try:
+            return (self.directory / "pdns.log").read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        if getattr(self, "_log", None):
+            self._log.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def resolver(self) -> dns.resolver.Resolver:
+        r = dns.resolver.Resolver(configure=False)
+        r.nameservers = ["127.0.0.1"]
+        r.port = self.dns_port
+        r.lifetime = 5
+        return r

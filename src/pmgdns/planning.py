@@ -300,20 +300,55 @@ def _translate(exc: BaseException, redactor: Redactor, zone: str | None = None,
     return ProviderError(message)
 
 
+_REFUSED = "The credentials were refused: check the token or keys in the environment."
+_FORBIDDEN = ("The credentials lack a permission: the token needs DNS edit rights on this zone "
+              "(Cloudflare: Zone > DNS > Edit; AWS: route53:ChangeResourceRecordSets).")
+_LIMITED = "The provider is rate-limiting: wait a minute and run again."
+_BROKEN = "The provider had an internal error: run again later."
+_UNREACHABLE = "The provider could not be reached: check the network and the endpoint."
+_BY_CLASS = {
+    "CloudflareAuthenticationError": _FORBIDDEN,  # octodns-cloudflare raises it for HTTP 403
+    "CloudflareRateLimitError": _LIMITED,
+    "Cloudflare5xxError": _BROKEN,
+}
+_BY_AWS_CODE = {
+    "InvalidClientTokenId": _REFUSED, "SignatureDoesNotMatch": _REFUSED,
+    "UnrecognizedClientException": _REFUSED, "AccessDenied": _FORBIDDEN,
+    "AccessDeniedException": _FORBIDDEN, "Throttling": _LIMITED, "ThrottlingException": _LIMITED,
+    "PriorRequestNotComplete": _LIMITED,
+}
+
+
+def _status(exc: BaseException) -> int | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):  # botocore
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    else:  # requests
+        status = getattr(response, "status_code", None)
+    return status if isinstance(status, int) else None
+
+
 def _hint(exc: BaseException) -> str:
-    status = getattr(getattr(exc, "response", None), "status_code", None)
-    text = str(exc).lower()
-    if status == 401 or "unauthorized" in text or "authentication" in text:
-        return "The credentials were refused: check the token or keys in the environment."
-    if status == 403 or "forbidden" in text or "accessdenied" in text:
-        return ("The credentials lack a permission: the token needs DNS edit rights on "
-                "this zone.")
-    if status == 429 or "rate limit" in text or "throttl" in text:
-        return "The provider is rate-limiting: wait a minute and run again."
-    if isinstance(status, int) and status >= 500:
-        return "The provider had an internal error: run again later."
-    if "timed out" in text or "timeout" in text or "connection" in text:
-        return "The provider could not be reached: check the network and the endpoint."
+    """What to do about a provider's exception, in one sentence."""
+    if type(exc).__name__ in _BY_CLASS:
+        return _BY_CLASS[type(exc).__name__]
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code", "")
+        if code in _BY_AWS_CODE:
+            return _BY_AWS_CODE[code]
+    status = _status(exc)
+    if status == 401:
+        return _REFUSED
+    if status == 403:
+        return _FORBIDDEN
+    if status == 429:
+        return _LIMITED
+    if status is not None and status >= 500:
+        return _BROKEN
+    text = f"{type(exc).__name__} {exc}".lower()
+    if any(w in text for w in ("timed out", "timeout", "connection", "unreachable")):
+        return _UNREACHABLE
     return ""
 
 
