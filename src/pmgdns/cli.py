@@ -284,6 +284,34 @@ def ptr_ticket(ctx: click.Context, fmt: str) -> None:
     ctx.obj["ui"].out(text, nl=False)
 
 
+@cli.command()
+@click.argument("domains", nargs=-1, metavar="[DOMAIN]...")
+@click.option("--nameserver", metavar="HOST[:PORT]",
+              help="Ask this server instead of the system's resolver.")
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option("--workers", type=click.IntRange(1, 256), default=16, show_default=True,
+              metavar="N", help="Check up to N domains at once.")
+@click.pass_context
+def verify(ctx: click.Context, domains: tuple[str, ...], nameserver: str | None, fmt: str,
+           workers: int) -> None:
+    """Check what the DNS answers against the spec, reverse DNS included; exit 1 on any FAIL."""
+    from . import verify as verifylib
+    from .planning import select_domains
+
+    ui = ctx.obj["ui"]
+    site = _load(ctx)
+    resolver = verifylib.make_resolver(nameserver)
+    report = verifylib.verify(site, select_domains(site, domains), resolver, workers)
+    if fmt == "json":
+        ui.out(verifylib.report_json(report), nl=False)
+    elif fmt == "markdown":
+        ui.out(verifylib.report_markdown(report), nl=False)
+    else:
+        ui.out(verifylib.report_text(report, ui.style), nl=False)
+    if report.failed:
+        ctx.exit(1)
+
+
 def _fail(message: str) -> NoReturn:
     text = _redactor(" ".join(message.split()))
     prefix = click.style("Error:", fg="red") if (sys.stderr.isatty() and
