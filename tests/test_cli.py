@@ -160,3 +160,51 @@ def test_gateway_outside_the_spec_is_noted(project: Project) -> None:
     assert "Note: gw.hoster.example.net lies in none of the spec's domains" in out
     data = json.loads(project.run("plan", "--format", "json").out)
     assert any("lies in none" in n for n in data["notes"])
+
+
+def test_many_domains_print_a_table_and_detail_with_v(project: Project) -> None:
+    spec = project.spec()
+    spec["domains"] = {f"d{i:02}.example": {} for i in range(25)}
+    spec["gateway"]["hostname"] = "mx1.d00.example"
+    project.write_spec(spec)
+    table = project.run("plan")
+    assert table.code == 0
+    assert "one row per zone and target" in table.out
+    assert "  d07.example.  local      5       0        0" in table.out
+    assert "Plan: 128 to add, 0 to change, 0 to destroy." in table.out
+    assert "_dmarc.d07.example." not in table.out
+    detail = project.run("-v", "plan")
+    assert "_dmarc.d07.example." in detail.out and "one row per zone" not in detail.out
+    data = json.loads(project.run("plan", "--format", "json").out)
+    assert len(data["changes"]) == 128
+
+
+def test_progress_bar_only_on_a_terminal(project: Project) -> None:
+    import pty
+    import select
+
+    spec = project.spec()
+    spec["domains"] = {f"d{i:02}.example": {} for i in range(25)}
+    project.write_spec(spec)
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "pmgdns", "plan", "--parallel", "4"],
+                            cwd=project.root, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=follower, env=dict(os.environ, NO_COLOR="1"))
+    os.close(follower)
+    out, _ = proc.communicate(timeout=120)
+    err = b""
+    while select.select([leader], [], [], 0.5)[0]:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        err += chunk
+    os.close(leader)
+    assert proc.returncode == 0
+    assert b"planning [" in err and b"25/25" in err
+    assert b"planning [" not in out
+    piped = subprocess.run([sys.executable, "-m", "pmgdns", "plan"], cwd=project.root,
+                           capture_output=True, timeout=120)
+    assert b"planning [" not in piped.stderr + piped.stdout

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,9 +53,10 @@ class Workspace:
                 f"do{'es' if len(stale) == 1 else ''} not match {site.file}; run "
                 "`pmgdns render` and commit the result")
 
-    def engine(self, site: Site, patterns: Sequence[str] = (), parallel: int = 1) -> Engine:
+    def engine(self, site: Site, patterns: Sequence[str] = (), parallel: int = 1,
+               progress: Callable[[int, int], None] | None = None) -> Engine:
         return Engine(site, select_domains(site, patterns), self.zones_dir, self.build_dir,
-                      parallel)
+                      parallel, progress=progress)
 
 
 @dataclass
@@ -74,10 +75,10 @@ def notes(site: Site) -> list[str]:
 
 
 def plan(workspace: Workspace, site: Site, patterns: Sequence[str] = (),
-         parallel: int = 1) -> PlanRun:
+         parallel: int = 1, progress: Callable[[int, int], None] | None = None) -> PlanRun:
     """Render (if the spec changed), then plan the chosen domains at their targets."""
     workspace.render(site)
-    engine = workspace.engine(site, patterns, parallel)
+    engine = workspace.engine(site, patterns, parallel, progress)
     result = engine.plan()
     return PlanRun(engine, result, manual_steps(site), notes(site))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from typing import Any, NoReturn
 
 import click
@@ -14,6 +15,7 @@ from .errors import PmgdnsError
 from .redact import RedactingFilter, Redactor
 
 FORMATS = click.Choice(["text", "markdown", "json"])
+PROGRESS_MIN = 20  # zones; below that a run is quick enough to need no progress bar
 _redactor = Redactor()
 
 
@@ -37,6 +39,23 @@ class Ui:
 
     def note(self, text: str) -> None:
         click.echo(_redactor(text), err=True, color=self.err_colour)
+
+    def progress(self, label: str) -> Callable[[int, int], None] | None:
+        """A progress bar on stderr for long runs, only when stderr is a terminal."""
+        if not sys.stderr.isatty():
+            return None
+        width = 30
+
+        def show(done: int, total: int) -> None:
+            if total < PROGRESS_MIN:
+                return
+            filled = width * done // max(total, 1)
+            bar = "#" * filled + "." * (width - filled)
+            end = "\r\x1b[K" if done >= total else ""
+            sys.stderr.write(f"\r{label} [{bar}] {done}/{total}{end}")
+            sys.stderr.flush()
+
+        return show
 
     def warn(self, text: str) -> None:
         label = click.style("Warning:", fg="yellow") if self.err_colour else "Warning:"
@@ -192,7 +211,7 @@ def plan(ctx: click.Context, domains: tuple[str, ...], fmt: str, out: str | None
 
     ws = ctx.obj["ws"]
     site = _load(ctx)
-    run = api.plan(ws, site, domains, parallel)
+    run = api.plan(ws, site, domains, parallel, ctx.obj["ui"].progress("planning"))
     _print_plan(ctx, run, fmt)
     if out:
         doc = planfile.plan_document(site, run.result,
@@ -241,13 +260,13 @@ def apply(ctx: click.Context, domains: tuple[str, ...], plan_file: str | None, y
             doc = planfile.read_plan(plan_file)
             chosen = domains or tuple(doc.get("domains", []))
             ws.render(site)
-            engine = ws.engine(site, chosen, parallel)
+            engine = ws.engine(site, chosen, parallel, ui.progress("planning"))
             planfile.check_inputs(doc, plan_file, site, engine.domains,
                                   planfile.zones_digest(site, engine.domains, ws.zones_dir))
             run = api.PlanRun(engine, engine.plan(), [], [])
             planfile.check_targets(doc, plan_file, run.result)
         else:
-            run = api.plan(ws, site, domains, parallel)
+            run = api.plan(ws, site, domains, parallel, ui.progress("planning"))
             _print_plan(ctx, run, "text")
             if not run.result.has_changes:
                 return
@@ -262,8 +281,17 @@ def apply(ctx: click.Context, domains: tuple[str, ...], plan_file: str | None, y
             ui.out("No changes. The DNS matches the spec.")
             return
 
+        total = len(run.result.octodns_plans)
+        bar = ui.progress("applying")
+        done = 0
+
         def progress(zone: str, target: str, n: int) -> None:
-            ui.note(f"Applied {n} change{'s' if n != 1 else ''} to {zone} at {target}.")
+            nonlocal done
+            done += 1
+            if bar and total >= PROGRESS_MIN:
+                bar(done, total)
+            elif ctx.obj["verbose"] or total < PROGRESS_MIN:
+                ui.note(f"Applied {n} change{'s' if n != 1 else ''} to {zone} at {target}.")
 
         run.engine.apply(run.result, force=force, progress=progress)
         s = run.result.summary()

@@ -57,13 +57,33 @@ def _change_lines(c: Change, style: Styler, limit: int) -> list[str]:
     return lines
 
 
+SUMMARY_ABOVE = 10  # (zone, target) pairs; more than that print one table row each unless -v
+
+
+def _table(groups: dict[tuple[str, str], list[Change]], style: Styler) -> list[str]:
+    width = max(len(z) for z, _ in groups)
+    twidth = max(len(t) for _, t in groups)
+    lines = [f"  {'zone':<{width}}  {'target':<{twidth}}    add  change  destroy"]
+    for (zone, target), changes in groups.items():
+        add, change, destroy = (sum(1 for c in changes if c.action == a) for a in SYMBOL)
+        lines.append(f"  {zone:<{width}}  {target:<{twidth}}  {style(f'{add:>5}', 'green')}  "
+                     f"{style(f'{change:>6}', 'yellow')}  {style(f'{destroy:>7}', 'red')}")
+    lines.append("  (one row per zone and target; -v or --format json for every record)")
+    return lines
+
+
 def plan_text(result: PlanResult, manual: Sequence[dict[str, str]], notes: Sequence[str],
               style: Styler = plain, verbose: bool = False) -> str:
     limit = 0 if verbose else 96
     lines: list[str] = []
     if not result.has_changes:
         lines.append("No changes. The DNS matches the spec.")
-    for (zone, target), changes in result.by_zone_target().items():
+    groups = result.by_zone_target()
+    if len(groups) > SUMMARY_ABOVE and not verbose:
+        lines.extend(_table(groups, style))
+        lines.append("")
+        groups = {}
+    for (zone, target), changes in groups.items():
         lines.append(style(f"{zone} at {target}:", "bold"))
         for c in changes:
             lines.extend(_change_lines(c, style, limit))

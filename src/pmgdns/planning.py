@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -149,7 +150,8 @@ class Engine:
 
     def __init__(self, site: Site, domains: Sequence[str] | None = None,
                  zones_dir: str = renderlib.ZONES_DIR, build_dir: str = renderlib.BUILD_DIR,
-                 parallel: int = 1, redactor: Redactor | None = None) -> None:
+                 parallel: int = 1, redactor: Redactor | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> None:
         self.site = site
         self.domains = list(domains) if domains is not None else list(site.domains)
         self.zones_dir = zones_dir
@@ -157,6 +159,9 @@ class Engine:
         self.parallel = max(1, parallel)
         self.redactor = redactor or Redactor(site.secret_values())
         self._manager: Any = None
+        self.progress = progress
+        self._planned = 0
+        self._lock = threading.Lock()
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -193,13 +198,23 @@ class Engine:
             finally:
                 os.unlink(path)
             for provider in self._manager.providers.values():
-                _annotate(provider, self.redactor)
+                _annotate(provider, self.redactor, self._zone_planned)
         return self._manager
 
     # -- plan ---------------------------------------------------------------------------------
 
+    def _zone_planned(self) -> None:
+        if self.progress is None:
+            return
+        total = sum(len(self.site.domains[d].targets) for d in self.domains)
+        with self._lock:
+            self._planned += 1
+            done = self._planned
+        self.progress(min(done, total), total)
+
     def plan(self) -> PlanResult:
         manager = self.manager()
+        self._planned = 0
         capture = _Capture()
         manager.plan_outputs = {"pmgdns": capture}
         try:
@@ -257,13 +272,15 @@ class Engine:
         return report
 
 
-def _annotate(provider: Any, redactor: Redactor) -> None:
-    """Make a provider's `plan` say which zone and target failed."""
+def _annotate(provider: Any, redactor: Redactor, done: Callable[[], None]) -> None:
+    """Make a provider's `plan` say which zone and target failed, and count finished plans."""
     original = provider.plan
 
     def plan(desired: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            return original(desired, *args, **kwargs)
+            result = original(desired, *args, **kwargs)
+            done()
+            return result
         except TypeError as exc:
             if "keyword argument" in str(exc):  # octoDNS's own fallbacks look at these
                 raise
