@@ -92,3 +92,17 @@ def test_octodns_sync_runs_the_same_sync(project: Project) -> None:
     again = project.run("plan", "--detailed-exitcode")
     assert again.code == 0, again.out + again.err
     assert "No changes" in again.out
+
+
+def test_plan_re_renders_a_hand_edited_zone_file(project: Project) -> None:
+    assert project.run("render").code == 0
+    path = project.root / "zones" / "example.com.yaml"
+    rendered = path.read_text()
+    path.write_text(rendered.replace("v=spf1 mx -all", "v=spf1 +all"))
+    assert project.run("plan").code == 0
+    assert path.read_text() == rendered  # the spec wins; zones/ is derived from it
+    spec = project.spec()
+    spec["domains"]["example.com"] = {"mx_priority": 20}
+    project.write_spec(spec)
+    assert "20 mx1.example.com." in project.run("plan").out
+    assert "preference: 20" in path.read_text()

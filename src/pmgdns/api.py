@@ -36,10 +36,15 @@ class Workspace:
     def load(self) -> Site:
         return load_site(self.config)
 
-    def render(self, site: Site) -> list[str]:
-        """Write `zones/` and `build/octodns.yaml`; the zone files that changed."""
+    def render(self, site: Site, force: bool = True) -> list[str]:
+        """Write `zones/` and `build/octodns.yaml`; the zone files that changed. Without `force`,
+        nothing is done when the last render was of this spec and its files are untouched."""
+        if not force and renderlib.up_to_date(site, self.zones_dir, self.octodns_config):
+            return []
         rendering = renderlib.render(site, self.zones_dir)
-        return renderlib.write(rendering, self.zones_dir, self.octodns_config)
+        changed = renderlib.write(rendering, self.zones_dir, self.octodns_config)
+        renderlib.write_stamp(site, self.zones_dir, self.octodns_config)
+        return changed
 
     def stale(self, site: Site) -> list[str]:
         """The zone files that `render` would change (nothing is written)."""
@@ -77,7 +82,7 @@ def notes(site: Site) -> list[str]:
 def plan(workspace: Workspace, site: Site, patterns: Sequence[str] = (),
          parallel: int = 1, progress: Callable[[int, int], None] | None = None) -> PlanRun:
     """Render (if the spec changed), then plan the chosen domains at their targets."""
-    workspace.render(site)
+    workspace.render(site, force=False)
     engine = workspace.engine(site, patterns, parallel, progress)
     result = engine.plan()
     return PlanRun(engine, result, manual_steps(site), notes(site))
@@ -103,7 +108,7 @@ def validate(workspace: Workspace, site: Site) -> list[str]:
             raise SpecError(site.file, f"providers.{name}.class",
                             f"`{conf['class']}` cannot be imported; install its package (e.g. "
                             "pip install octodns-cloudflare) or fix the class path") from None
-    rendering = renderlib.render(site, "zones")
+    rendering = renderlib.render(site, workspace.zones_dir)
     Record.enable_validators(["legacy", "strict"])
     with tempfile.TemporaryDirectory() as tmp:
         for path, text in rendering.zone_files.items():
@@ -118,7 +123,7 @@ def validate(workspace: Workspace, site: Site) -> list[str]:
             except Exception as exc:  # octoDNS's validation errors
                 raise SpecError(site.file, f"domains.{d.name}",
                                 f"the rendered zone fails octoDNS's validation: {exc}") from None
-    stale = workspace.stale(site)
+    stale = rendering.stale_zone_files(workspace.zones_dir)
     if stale:
         warnings.append(f"{workspace.zones_dir}/ is stale ({', '.join(stale)}): run "
                         "`pmgdns render` and commit the result")

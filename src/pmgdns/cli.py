@@ -259,7 +259,7 @@ def apply(ctx: click.Context, domains: tuple[str, ...], plan_file: str | None, y
         if plan_file:
             doc = planfile.read_plan(plan_file)
             chosen = domains or tuple(doc.get("domains", []))
-            ws.render(site)
+            ws.render(site, force=False)
             engine = ws.engine(site, chosen, parallel, ui.progress("planning"))
             planfile.check_inputs(doc, plan_file, site, engine.domains,
                                   planfile.zones_digest(site, engine.domains, ws.zones_dir))

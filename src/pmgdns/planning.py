@@ -18,8 +18,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from . import render as renderlib
 from .errors import ConflictError, PmgdnsError, ProviderError, SpecError, UnsafePlanError
 from .redact import Redactor
@@ -187,7 +185,7 @@ class Engine:
             fd, path = tempfile.mkstemp(dir=self.build_dir, prefix=".run-", suffix=".yaml")
             try:
                 with os.fdopen(fd, "w") as fh:
-                    yaml.safe_dump(config, fh, sort_keys=False)
+                    fh.write(renderlib.dump_yaml(config))
                 try:
                     self._manager = Manager(path, max_workers=self.parallel)
                 except Exception as exc:  # provider classes, options, secrets

@@ -57,8 +57,10 @@ def relative(fqdn: str, zone: str) -> str:
     return name[: -len(base) - 1]
 
 
-def domain_records(site: Site, domain: Domain) -> list[RecordSpec]:
-    """The records pmgdns publishes in `domain`'s own zone (empty when the domain is absent)."""
+def domain_records(site: Site, domain: Domain,
+                   reports: list[RecordSpec] | None = None) -> list[RecordSpec]:
+    """The records pmgdns publishes in `domain`'s own zone (empty when the domain is absent).
+    `reports` are its `_report._dmarc` records when the caller has them already."""
     if domain.absent:
         return []
     z, ttl = domain.zone, domain.ttl
@@ -77,30 +79,40 @@ def domain_records(site: Site, domain: Domain) -> list[RecordSpec]:
         if g.ipv6:
             out.append(RecordSpec(z, host, "AAAA", ttl, (g.ipv6,)))
         out.append(RecordSpec(z, host, "TXT", ttl, (HELO_SPF,)))
-    out.extend(report_records(site, domain))
+    out.extend(report_records(site, domain) if reports is None else reports)
     return sorted(out)
 
 
-def report_records(site: Site, zone_domain: Domain) -> list[RecordSpec]:
-    """`D._report._dmarc.R TXT "v=DMARC1"` in `zone_domain` for every other domain D reporting to
-    an address in it (RFC 9990 external destination authorisation)."""
-    out: dict[str, RecordSpec] = {}
+def _all_report_records(site: Site) -> dict[str, list[RecordSpec]]:
+    """`D._report._dmarc.R TXT "v=DMARC1"` for every domain D reporting to an address in another
+    domain R the spec manages (RFC 9990 external destination authorisation), by zone."""
+    out: dict[str, dict[str, RecordSpec]] = {}
     for d in site.domains.values():
-        if d.absent or d.name == zone_domain.name:
+        if d.absent:
             continue
         for rd in d.dmarc.report_domains():
             if rd == d.name or rd.endswith("." + d.name):
                 continue
-            if zone_of(rd, site.domains) != zone_domain.name:
+            zone = zone_of(rd, site.domains)
+            if zone is None or site.domains[zone].absent:
                 continue
-            name = relative(f"{d.name}._report._dmarc.{rd}", zone_domain.zone)
-            out[name] = RecordSpec(zone_domain.zone, name, "TXT", zone_domain.ttl, (REPORT_AUTH,))
-    return list(out.values())
+            z = site.domains[zone]
+            name = relative(f"{d.name}._report._dmarc.{rd}", z.zone)
+            out.setdefault(z.zone, {})[name] = RecordSpec(z.zone, name, "TXT", z.ttl,
+                                                          (REPORT_AUTH,))
+    return {zone: list(recs.values()) for zone, recs in out.items()}
+
+
+def report_records(site: Site, zone_domain: Domain) -> list[RecordSpec]:
+    """The `_report._dmarc` authorisations pmgdns publishes in `zone_domain`."""
+    return _all_report_records(site).get(zone_domain.zone, [])
 
 
 def site_records(site: Site) -> dict[str, list[RecordSpec]]:
     """Every zone of the spec (with trailing dot) and the records pmgdns publishes in it."""
-    return {d.zone: domain_records(site, d) for d in site.domains.values()}
+    reports = _all_report_records(site)
+    return {d.zone: domain_records(site, d, reports.get(d.zone, []))
+            for d in site.domains.values()}
 
 
 def gateway_note(site: Site) -> str | None:

@@ -5,7 +5,8 @@
 
 from __future__ import annotations
 
-import io
+import hashlib
+import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from natsort import natsort_keygen
 
 from .records import RecordSpec, site_records
 from .spec import SOURCE_ID, Site
@@ -41,21 +43,32 @@ def _record_data(r: RecordSpec) -> dict[str, Any]:
     return data
 
 
+_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when available
+_natural = natsort_keygen()
+
+
+def _ordered(value: Any) -> Any:
+    """Mappings in octoDNS's natural key order, which its `enforce_order` checks on load."""
+    if isinstance(value, dict):
+        return {k: _ordered(value[k]) for k in sorted(value, key=_natural)}
+    if isinstance(value, list):
+        return [_ordered(v) for v in value]
+    return value
+
+
+def dump_yaml(data: Any) -> str:
+    return str(yaml.dump(data, Dumper=_Dumper, sort_keys=False, default_flow_style=False,
+                         indent=2, allow_unicode=True))
+
+
 def zone_yaml(records: Iterable[RecordSpec], spec_file: str) -> str:
     """The octoDNS YamlProvider file of one zone (`escaped_semicolons: false`, sorted keys)."""
-    from octodns.yaml import safe_dump  # octoDNS's own order, which `enforce_order` checks
-
     by_name: dict[str, list[dict[str, Any]]] = {}
     for r in sorted(records):
         by_name.setdefault(r.name, []).append(_record_data(r))
     data = {name: (rs[0] if len(rs) == 1 else rs) for name, rs in by_name.items()}
-    buf = io.StringIO()
-    buf.write(HEADER.format(spec=spec_file))
-    if data:
-        safe_dump(data, buf)
-    else:
-        buf.write("--- {}\n")
-    return buf.getvalue()
+    body = dump_yaml(_ordered(data)) if data else "{}\n"
+    return f"{HEADER.format(spec=spec_file)}---\n{body}"
 
 
 def zone_file_path(zone: str, zones_dir: str = ZONES_DIR) -> str:
@@ -99,7 +112,7 @@ def octodns_config(site: Site, zones_dir: str = ZONES_DIR,
 
 def config_yaml(config: dict[str, Any]) -> str:
     return ("# Written by pmgdns render: `octodns-sync --config-file build/octodns.yaml` runs the "
-            "same sync as `pmgdns plan`.\n" + yaml.safe_dump(config, sort_keys=False))
+            "same sync as `pmgdns plan`.\n" + dump_yaml(config))
 
 
 @dataclass
@@ -166,3 +179,51 @@ def write(rendering: Rendering, zones_dir: str = ZONES_DIR,
         changed.append(path)
     write_text(config_file, rendering.config_text)
     return sorted(changed)
+
+
+# -- a stamp so that plan and apply skip re-rendering an unchanged spec ------------------------
+
+def _fingerprint(site: Site, zones_dir: str, config_file: str) -> str:
+    from . import __version__
+
+    parts = [__version__, site.file, site.digest, site.dkim.key.p, zones_dir, config_file]
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _stats(paths: Iterable[str]) -> dict[str, list[int]] | None:
+    out = {}
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return None
+        out[path] = [st.st_size, st.st_mtime_ns]
+    return out
+
+
+def _stamp_path(config_file: str) -> str:
+    return os.path.join(os.path.dirname(config_file) or ".", "render.stamp")
+
+
+def _expected_files(site: Site, zones_dir: str, config_file: str) -> list[str]:
+    return [zone_file_path(d.zone, zones_dir) for d in site.domains.values()] + [config_file]
+
+
+def up_to_date(site: Site, zones_dir: str = ZONES_DIR, config_file: str = CONFIG_FILE) -> bool:
+    """True when the last render was of this very spec and its files are untouched since."""
+    try:
+        stamp = json.loads(Path(_stamp_path(config_file)).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if stamp.get("fingerprint") != _fingerprint(site, zones_dir, config_file):
+        return False
+    return bool(stamp.get("files") == _stats(_expected_files(site, zones_dir, config_file)))
+
+
+def write_stamp(site: Site, zones_dir: str = ZONES_DIR, config_file: str = CONFIG_FILE) -> None:
+    stats = _stats(_expected_files(site, zones_dir, config_file))
+    if stats is None:
+        return
+    write_text(_stamp_path(config_file),
+               json.dumps({"fingerprint": _fingerprint(site, zones_dir, config_file),
+                           "files": stats}))

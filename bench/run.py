@@ -1,0 +1,193 @@
+#!/usr/bin/env python3
+"""Benchmark pmgdns against bare octodns-sync on the same work.
+
+For each N it generates a spec with N mail domains, then times (wall clock, peak RSS of the
+process) render, validate, plan/apply/re-plan on the local target, and plan/apply/re-plan/verify
+against a real BIND on loopback holding those zones (AXFR + RFC 2136). Every plan and apply is also
+run by `octodns-sync --config-file build/octodns.yaml` in the same run, and the ratio printed.
+
+    python bench/run.py --domains 100 --domains 1000      # default: 100, 1000 and 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.servers import BindServer, zone_text  # noqa: E402  (real BIND on loopback)
+
+BIN = Path(sys.executable).parent
+PMGDNS = [sys.executable, "-m", "pmgdns"]
+OCTODNS_SYNC = [str(BIN / "octodns-sync"), "--config-file", "build/octodns.yaml"]
+
+
+@dataclass
+class Run:
+    seconds: float
+    peak_mib: float
+    code: int
+
+
+def measure(cmd: list[str], cwd: Path, env: dict[str, str], ok: tuple[int, ...] = (0,)) -> Run:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err,
+                                stdin=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode not in ok:
+            err.seek(0)
+            raise SystemExit(f"{' '.join(cmd)} exited {proc.returncode}:\n"
+                             f"{err.read().decode(errors='replace')[-3000:]}")
+    return Run(seconds, usage.ru_maxrss / 1024, proc.returncode)
+
+
+def dkim_key() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    der = key.public_bytes(serialization.Encoding.DER,
+                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(der).decode()
+
+
+def domains(n: int) -> list[str]:
+    return [f"d{i:05}.example" for i in range(n)]
+
+
+def write_spec(work: Path, n: int, key: str, providers: dict[str, object] | None,
+               target: str) -> None:
+    spec = {
+        "version": 1,
+        "gateway": {"hostname": "mx1.d00000.example", "ipv4": "198.51.100.25",
+                    "ipv6": "2001:db8::25"},
+        "dkim": {"selector": "pmg2026", "public_key": key},
+        "defaults": {"targets": [target], "dmarc": {"p": "reject"}},
+        "domains": {d: {} for d in domains(n)},
+    }
+    if providers:
+        spec["providers"] = providers
+    (work / "config").mkdir(parents=True, exist_ok=True)
+    (work / "config" / "site.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+
+
+def start_bind(n: int) -> BindServer:
+    zones = {d: zone_text(d, "www IN A 203.0.113.80\n") for d in domains(n)}
+    zones["100.51.198.in-addr.arpa"] = zone_text("100.51.198.in-addr.arpa",
+                                                 "25 IN PTR mx1.d00000.example.\n")
+    return BindServer(zones).start()
+
+
+Row = tuple[int, str, Run, Run | None]
+
+
+def bench(n: int, key: str, env: dict[str, str], parallel: int) -> list[Row]:
+    rows: list[Row] = []
+    work = Path(tempfile.mkdtemp(prefix=f"pmgdns-bench-{n}-"))
+    try:
+        # -- local target -------------------------------------------------------------------
+        write_spec(work, n, key, None, "local")
+        rows.append((n, "render", measure(PMGDNS + ["render"], work, env), None))
+        rows.append((n, "validate", measure(PMGDNS + ["validate"], work, env), None))
+        rows.append((n, "plan, local target", measure(PMGDNS + ["plan", "--parallel", "1"],
+                                                      work, env),
+                     measure(OCTODNS_SYNC, work, env)))
+        shutil.rmtree(work / "build" / "zones", ignore_errors=True)
+        pm_apply = measure(PMGDNS + ["apply", "--yes", "--parallel", "1"], work, env)
+        shutil.rmtree(work / "build" / "zones")
+        rows.append((n, "apply, local target", pm_apply,
+                     measure(OCTODNS_SYNC + ["--doit"], work, env)))
+        rows.append((n, "re-plan, local (no changes)",
+                     measure(PMGDNS + ["plan", "--parallel", "1"], work, env),
+                     measure(OCTODNS_SYNC, work, env)))
+
+        # -- real BIND on loopback ------------------------------------------------------------
+        first = start_bind(n)
+        second = start_bind(n)
+        try:
+            env = dict(env, PMGDNS_TSIG_SECRET=first.secret)
+            cfg = dict(first.provider_config(), timeout=30)
+            write_spec(work, n, key, {"bind": cfg}, "bind")
+            measure(PMGDNS + ["render"], work, env)
+            rows.append((n, "plan, BIND (AXFR)",
+                         measure(PMGDNS + ["plan", "--parallel", "1"], work, env),
+                         measure(OCTODNS_SYNC, work, env)))
+            rows.append((n, f"plan, BIND, --parallel {parallel}",
+                         measure(PMGDNS + ["plan", "--parallel", str(parallel)], work, env),
+                         None))
+            pm_apply = measure(PMGDNS + ["apply", "--yes", "--parallel", "1"], work, env)
+            # octodns-sync applies the same work to a second, identical server
+            config = yaml.safe_load((work / "build" / "octodns.yaml").read_text())
+            config["providers"]["bind"]["port"] = second.port
+            (work / "build" / "octodns-second.yaml").write_text(yaml.safe_dump(config))
+            second_env = dict(env, PMGDNS_TSIG_SECRET=second.secret)
+            od_apply = measure([str(BIN / "octodns-sync"), "--config-file",
+                                "build/octodns-second.yaml", "--doit"], work, second_env)
+            rows.append((n, "apply, BIND (RFC 2136)", pm_apply, od_apply))
+            rows.append((n, "re-plan, BIND (no changes)",
+                         measure(PMGDNS + ["plan", "--parallel", "1"], work, env),
+                         measure(OCTODNS_SYNC, work, env)))
+            rows.append((n, "verify, BIND", measure(
+                PMGDNS + ["verify", "--nameserver", f"127.0.0.1:{first.port}"], work, env,
+                ok=(0, 1)), None))
+        finally:
+            first.stop()
+            second.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return rows
+
+
+def help_time(env: dict[str, str]) -> float:
+    exe = BIN / "pmgdns"
+    cmd = [str(exe), "--help"] if exe.exists() else PMGDNS + ["--help"]
+    return statistics.median(measure(cmd, ROOT, env).seconds for _ in range(7))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--domains", type=int, action="append",
+                        help="number of domains (repeatable; default 100, 1000, 10000)")
+    parser.add_argument("--parallel", type=int, default=4,
+                        help="workers for the extra parallel plan row (default 4)")
+    args = parser.parse_args()
+    sizes = args.domains or [100, 1000, 10000]
+    env = dict(os.environ, NO_COLOR="1")
+    key = dkim_key()
+    print(f"# pmgdns benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, "
+          f"{os.cpu_count()} CPUs, Python {platform.python_version()}", flush=True)
+    rows: list[Row] = []
+    for n in sizes:
+        rows.extend(bench(n, key, env, args.parallel))
+        print(f"# N={n} done", file=sys.stderr, flush=True)
+    print()
+    print("| N | step | pmgdns s | pmgdns MiB | octodns-sync s | octodns-sync MiB | ratio |")
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    for n, step, pm, od in rows:
+        if od is None:
+            print(f"| {n} | {step} | {pm.seconds:.2f} | {pm.peak_mib:.0f} | | | |")
+        else:
+            print(f"| {n} | {step} | {pm.seconds:.2f} | {pm.peak_mib:.0f} | {od.seconds:.2f} | "
+                  f"{od.peak_mib:.0f} | {pm.seconds / od.seconds:.2f}x |")
+    print()
+    print(f"`pmgdns --help`: {help_time(env):.3f} s (median of 7)")
+
+
+if __name__ == "__main__":
+    main()
