@@ -36,4 +36,4 @@ fi
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e "$extra"
+.venv/bin/python -m pip install -qq --disable-pip-version-check -e "$extra"

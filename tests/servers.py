@@ -57,8 +57,53 @@ def _drop_privileges_user() -> str | None:
     return None
 
 
+class _LoopbackServer:
+    """What the real servers share: a private directory, a process started as an unprivileged
+    user in its own session, its log, stop by PID, and a resolver that asks it."""
+
+    directory: Path
+    process: subprocess.Popen[bytes] | None
+    LOG = "server.log"
+
+    def _chown_to(self, user: str | None) -> None:
+        if user:
+            pw = pwd.getpwnam(user)
+            for path in [self.directory, *self.directory.iterdir()]:
+                os.chown(path, pw.pw_uid, pw.pw_gid)
+
+    def _spawn(self, args: list[str]) -> None:
+        self._log = open(self.directory / self.LOG, "wb")  # noqa: SIM115 (closed in stop)
+        self.process = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, start_new_session=True)
+
+    def log_text(self) -> str:
+        try:
+            return (self.directory / self.LOG).read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        if getattr(self, "_log", None):
+            self._log.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    def _resolver(self, port: int) -> dns.resolver.Resolver:
+        r = dns.resolver.Resolver(configure=False)
+        r.nameservers = ["127.0.0.1"]
+        r.port = port
+        r.lifetime = 5
+        return r
+
+
 @dataclass
-class BindServer:
+class BindServer(_LoopbackServer):
     """A real BIND9 primary for `zones`, with a TSIG key allowing RFC 2136 updates and AXFR."""
 
     zones: dict[str, str]  # zone name (no trailing dot) -> zone file text
@@ -108,15 +153,9 @@ class BindServer:
         conf = self.directory / "named.conf"
         conf.write_text(self._config())
         user = _drop_privileges_user()
-        if user:
-            pw = pwd.getpwnam(user)
-            for path in [self.directory, *self.directory.iterdir()]:
-                os.chown(path, pw.pw_uid, pw.pw_gid)
-        args = [NAMED, "-g", "-4", "-c", str(conf)] + (["-u", user] if user else [])
-        log = open(self.directory / "named.log", "wb")  # noqa: SIM115 (closed in stop)
-        self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
-        self._log = log
+        self._chown_to(user)
+        self._spawn([NAMED, "-g", "-4", "-c", str(conf)] + (["-u", user] if user else []))
+        assert self.process is not None
         deadline = time.monotonic() + 20
         first = next(iter(self.zones))
         while time.monotonic() < deadline:
@@ -132,24 +171,6 @@ class BindServer:
             time.sleep(0.1)
         self.stop()
         raise RuntimeError("named did not answer in time:\n" + self.log_text())
-
-    def log_text(self) -> str:
-        try:
-            return (self.directory / "named.log").read_text(errors="replace")[-4000:]
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        if getattr(self, "_log", None):
-            self._log.close()
-        shutil.rmtree(self.directory, ignore_errors=True)
 
     # -- talking to it --------------------------------------------------------------------------
 
@@ -171,11 +192,7 @@ class BindServer:
         return out
 
     def resolver(self) -> dns.resolver.Resolver:
-        r = dns.resolver.Resolver(configure=False)
-        r.nameservers = ["127.0.0.1"]
-        r.port = self.port
-        r.lifetime = 5
-        return r
+        return self._resolver(self.port)
 
     def txt(self, name: str) -> list[str]:
         """The TXT values at `name` as a receiver sees them (strings joined)."""
@@ -205,7 +222,7 @@ PDNS_SCHEMA = Path("/usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql")
 
 
 @dataclass
-class PowerDnsServer:
+class PowerDnsServer(_LoopbackServer):
     """A real PowerDNS Authoritative server (sqlite3 backend) with its HTTP API on 127.0.0.1."""
 
     directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="pmgdns-pdns-")))
@@ -234,16 +251,12 @@ class PowerDnsServer:
             "default-soa-content=ns1.@ hostmaster.@ 0 10800 3600 604800 3600", ""])
         (self.directory / "pdns.conf").write_text(conf)
         user = _drop_privileges_user()
+        self._chown_to(user)
         args = [PDNS, f"--config-dir={self.directory}"]
         if user:
-            pw = pwd.getpwnam(user)
-            for path in [self.directory, *self.directory.iterdir()]:
-                os.chown(path, pw.pw_uid, pw.pw_gid)
-            args += [f"--setuid={user}", f"--setgid={pw.pw_gid}"]
-        log = open(self.directory / "pdns.log", "wb")  # noqa: SIM115 (closed in stop)
-        self._log = log
-        self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
+            args += [f"--setuid={user}", f"--setgid={pwd.getpwnam(user).pw_gid}"]
+        self._spawn(args)
+        assert self.process is not None
         import requests
 
         deadline = time.monotonic() + 20
@@ -273,27 +286,5 @@ class PowerDnsServer:
         assert r.status_code < 300, r.text
         return r.json() if r.content else None
 
-    def log_text(self) -> str:
-        try:
-            return (self.directory / "pdns.log").read_text(errors="replace")[-4000:]
-        except OSError:
-            return ""
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        if getattr(self, "_log", None):
-            self._log.close()
-        shutil.rmtree(self.directory, ignore_errors=True)
-
     def resolver(self) -> dns.resolver.Resolver:
-        r = dns.resolver.Resolver(configure=False)
-        r.nameservers = ["127.0.0.1"]
-        r.port = self.dns_port
-        r.lifetime = 5
-        return r
+        return self._resolver(self.dns_port)

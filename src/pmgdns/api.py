@@ -11,7 +11,6 @@ import os
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from . import render as renderlib
 from .errors import SpecError, StaleZonesError
@@ -88,8 +87,10 @@ def plan(workspace: Workspace, site: Site, patterns: Sequence[str] = (),
     return PlanRun(engine, result, manual_steps(site), notes(site))
 
 
-def apply(run: PlanRun, force: bool = False) -> ApplyReport:
-    return run.engine.apply(run.result, force=force)
+def apply(run: PlanRun, force: bool = False,
+          progress: Callable[[str, str, int], None] | None = None) -> ApplyReport:
+    """Apply a plan's changes, one (zone, target) at a time."""
+    return run.engine.apply(run.result, force=force, progress=progress)
 
 
 def validate(workspace: Workspace, site: Site) -> list[str]:
@@ -130,8 +131,4 @@ def validate(workspace: Workspace, site: Site) -> list[str]:
     return warnings
 
 
-def providers_in(site: Site, domains: Sequence[str]) -> list[str]:
-    return sorted({t for d in domains for t in site.domains[d].targets})
-
-
-__all__: list[Any] = ["PlanRun", "Workspace", "apply", "notes", "plan", "validate"]
+__all__ = ["PlanRun", "Workspace", "apply", "notes", "plan", "validate"]

@@ -293,7 +293,7 @@ def apply(ctx: click.Context, domains: tuple[str, ...], plan_file: str | None, y
             elif ctx.obj["verbose"] or total < PROGRESS_MIN:
                 ui.note(f"Applied {n} change{'s' if n != 1 else ''} to {zone} at {target}.")
 
-        run.engine.apply(run.result, force=force, progress=progress)
+        api.apply(run, force=force, progress=progress)
         s = run.result.summary()
         ui.out(ui.style(f"Apply complete! {s['create']} added, {s['update']} changed, "
                         f"{s['delete']} destroyed.", "green"))

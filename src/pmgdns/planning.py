@@ -367,14 +367,4 @@ def _hint(exc: BaseException) -> str:
     return ""
 
 
-def result_data(result: PlanResult) -> list[dict[str, Any]]:
-    return [c.to_json() for c in result.changes]
-
-
-def change_from_json(data: dict[str, Any]) -> Change:
-    return Change(zone=data["zone"], target=data["target"], action=data["action"],
-                  name=data["name"], type=data["type"], ttl=data["ttl"],
-                  values=tuple(data["values"]), previous=tuple(data["previous"]))
-
-
 __all__ = ["ApplyReport", "Change", "Engine", "PlanResult", "select_domains"]
