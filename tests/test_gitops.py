@@ -186,3 +186,27 @@ def test_gitlab_pipeline_shape() -> None:
     assert any("apply --plan" in line for line in ci["apply"]["script"])
     assert any("--detailed-exitcode" in line for line in ci["drift"]["script"])
     assert any("render --check" in line for line in ci["render"]["script"])
+
+
+def _apply_answering(project: Project, answer: bytes) -> tuple[int, str]:
+    """Run `pmgdns apply` with a terminal on stdin and type `answer` at its prompt."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "pmgdns", "apply"], cwd=project.root,
+                            stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=dict(os.environ, NO_COLOR="1"))
+    os.close(follower)
+    os.write(leader, answer + b"\n")
+    out, _ = proc.communicate(timeout=120)
+    os.close(leader)
+    return proc.returncode, out.decode()
+
+
+def test_apply_asks_on_a_terminal(project: Project) -> None:
+    code, out = _apply_answering(project, b"no")
+    assert code == 1 and "apply cancelled. Nothing was applied." in out
+    assert "Plan: 13 to add" in out and "Only 'yes' is accepted" in out
+    assert not project.local_zone("example.com").exists()
+    code, out = _apply_answering(project, b"yes")
+    assert code == 0, out
+    assert "Apply complete! 13 added" in out
+    assert project.local_zone("example.com").exists()

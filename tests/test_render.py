@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import yaml
 from octodns.provider.yaml import YamlProvider
@@ -106,3 +107,11 @@ def test_plan_re_renders_a_hand_edited_zone_file(project: Project) -> None:
     project.write_spec(spec)
     assert "20 mx1.example.com." in project.run("plan").out
     assert "preference: 20" in path.read_text()
+
+
+def test_the_committed_example_is_rendered() -> None:
+    """config/site.yaml and zones/ in the repository agree (what `render --check` enforces)."""
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, "-m", "pmgdns", "render", "--check"], cwd=root,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
