@@ -210,3 +210,35 @@ def test_apply_asks_on_a_terminal(project: Project) -> None:
     assert code == 0, out
     assert "Apply complete! 13 added" in out
     assert project.local_zone("example.com").exists()
+
+
+def test_apply_after_the_prompt_refuses_if_the_target_changed_meanwhile(
+        project: Project) -> None:
+    assert project.run("apply", "--yes", "example.com").code == 0
+    spec = project.spec()
+    spec["domains"]["example.com"] = {"ttl": 600}
+    project.write_spec(spec)
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "pmgdns", "apply"], cwd=project.root,
+                            stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=dict(os.environ, NO_COLOR="1"))
+    os.close(follower)
+    assert proc.stdout is not None
+    seen = b""
+    while b"Only 'yes' is accepted" not in seen:
+        ready, _, _ = select.select([proc.stdout], [], [], 60)
+        assert ready, seen
+        chunk = os.read(proc.stdout.fileno(), 65536)
+        assert chunk, seen
+        seen += chunk
+    # while the admin reads the plan, someone changes a record pmgdns owns
+    path = project.local_zone("example.com")
+    path.write_text(path.read_text().replace("198.51.100.25", "203.0.113.9"))
+    before = path.read_bytes()
+    os.write(leader, b"yes\n")
+    rest, _ = proc.communicate(timeout=120)
+    os.close(leader)
+    assert proc.returncode == 1
+    assert "stale" in rest.decode() and "nothing was applied" in rest.decode()
+    assert path.read_bytes() == before
+    assert not project.local_zone("example.org").exists()

@@ -272,11 +272,14 @@ def apply(ctx: click.Context, domains: tuple[str, ...], plan_file: str | None, y
                 return
             if not yes:
                 _confirm(ui)
-                fresh = run.engine.plan()
-                if fresh.checksum != run.result.checksum:
+                # plan again with fresh providers (they cache what they read) and apply only if
+                # the targets still give the plan that was shown
+                fresh = ws.engine(site, run.result.domains, parallel)
+                result = fresh.plan()
+                if result.checksum != run.result.checksum:
                     raise PmgdnsError("the targets changed while you were reading the plan "
                                       "(stale); nothing was applied: run apply again")
-                run.result = fresh
+                run = api.PlanRun(fresh, result, run.manual, run.notes)
         if not run.result.has_changes:
             ui.out("No changes. The DNS matches the spec.")
             return
