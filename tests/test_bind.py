@@ -198,3 +198,25 @@ def test_octodns_sync_with_the_rendered_config_keeps_foreign_records(project: Pr
     assert result.returncode == 0, result.stderr[-3000:]
     assert {z: _foreign(bind.rrsets(z)) for z in before} == before
     assert "No changes" in project.run("plan").out
+
+
+def test_report_authorisations_follow_the_spec(project: Project, bind: BindServer) -> None:
+    spec = _spec_with(project, bind, **{"example.org": {"dmarc": {
+        "rua": ["mailto:dmarc@example.com"]}}})
+    project.write_spec(spec)
+    assert project.run("apply", "--yes").code == 0
+    assert bind.txt("example.org._report._dmarc.example.com.") == ["v=DMARC1"]
+    foreign = {k: v for k, v in _foreign(bind.rrsets("example.com")).items()
+               if "_report" not in k[0]}
+    # example.com leaves the gateway: what pmgdns published there goes, authorisation included
+    spec["domains"]["example.com"] = {"absent": True}
+    project.write_spec(spec)
+    refused = project.run("apply", "--yes")  # most of a small zone goes: octoDNS wants --force
+    assert_clean_error(refused, "Too many deletes", "--force")
+    result = project.run("apply", "--yes", "--force")
+    assert result.code == 0, result.err
+    assert bind.txt("example.org._report._dmarc.example.com.") == []
+    assert ("mx1.example.com.", "A") not in bind.rrsets("example.com")
+    after = _foreign(bind.rrsets("example.com"))
+    assert {k: v for k, v in after.items() if "_report" not in k[0]} == foreign
+    assert "No changes" in project.run("plan").out

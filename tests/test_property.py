@@ -98,6 +98,9 @@ def _owned(site: Any, zone: str) -> tuple[set[tuple[str, str]], dict[str, str]]:
         if g_here:
             whole |= {(g, "A"), (g, "AAAA")}
             kinds[g] = "v=spf1"
+        for other in site.domains.values():
+            if other.name != zone and zone in other.dmarc.report_domains():
+                kinds[f"{other.name}._report._dmarc.{zone}."] = "v=DMARC1"
     for r in site_records(site)[f"{zone}."]:
         if r.type == "TXT":
             kinds[r.fqdn] = txt_kind(r.values[0]) or ""

@@ -44,16 +44,20 @@ class OwnershipProcessor(BaseProcessor):
       selector: the current DKIM selector
       retired_selectors: selectors whose `v=DKIM1` values are removed from every zone
       absent_zones: zones (trailing dot) whose pmgdns records are removed
+      absent_reports: {absent zone: [domains]} whose `_report._dmarc` authorisations pmgdns
+        published in that zone and now removes
     """
 
     def __init__(self, id: str, gateway: str, selector: str,
                  retired_selectors: Iterable[str] = (), absent_zones: Iterable[str] = (),
-                 **kwargs: Any) -> None:
+                 absent_reports: dict[str, list[str]] | None = None, **kwargs: Any) -> None:
         super().__init__(id, **kwargs)
         self.gateway = gateway if gateway.endswith(".") else f"{gateway}."
         self.selector = selector
         self.retired_selectors = tuple(retired_selectors)
         self.absent_zones = frozenset(z if z.endswith(".") else f"{z}." for z in absent_zones)
+        self.absent_reports = {z if z.endswith(".") else f"{z}.": list(ds)
+                               for z, ds in (absent_reports or {}).items()}
 
     def _in_zone(self, fqdn: str, zone: str) -> bool:
         return fqdn == zone or fqdn.endswith(f".{zone}")
@@ -70,10 +74,12 @@ class OwnershipProcessor(BaseProcessor):
             if self._in_zone(self.gateway, zone) and self.gateway != zone:
                 host = relative(self.gateway, zone)
                 slots.update({(host, "A"): None, (host, "AAAA"): None, (host, "TXT"): SPF_KIND})
-        for absent in self.absent_zones:
-            if absent == zone:
-                continue
-            marker = f"{absent.rstrip('.')}._report._dmarc"
+        # `_report._dmarc` authorisations: those for absent domains anywhere, and all that
+        # pmgdns published in a zone that is now absent
+        reporters = [z.rstrip(".") for z in self.absent_zones if z != zone]
+        reporters += self.absent_reports.get(zone, [])
+        for reporter in reporters:
+            marker = f"{reporter}._report._dmarc"
             for name in existing_names:
                 if name == marker or name.startswith(f"{marker}."):
                     slots[(name, "TXT")] = DMARC_KIND

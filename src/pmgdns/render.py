@@ -17,7 +17,7 @@ import yaml
 from natsort import natsort_keygen
 
 from .records import RecordSpec, site_records
-from .spec import SOURCE_ID, Site
+from .spec import SOURCE_ID, Site, zone_of
 
 ZONES_DIR = "zones"
 BUILD_DIR = "build"
@@ -104,10 +104,25 @@ def octodns_config(site: Site, zones_dir: str = ZONES_DIR,
                 "selector": site.dkim.selector,
                 "retired_selectors": list(site.dkim.retired_selectors),
                 "absent_zones": [d.zone for d in site.domains.values() if d.absent],
+                "absent_reports": absent_reports(site),
             }
         },
         "zones": {d.zone: {"sources": [SOURCE_ID], "targets": list(d.targets)} for d in chosen},
     }
+
+
+def absent_reports(site: Site) -> dict[str, list[str]]:
+    """For each absent zone, the spec's domains whose DMARC reports go there: pmgdns published
+    their `_report._dmarc` authorisations in it and removes them with the zone's other records."""
+    out: dict[str, list[str]] = {}
+    for d in site.domains.values():
+        for rd in d.dmarc.report_domains():
+            zone = zone_of(rd, site.domains)
+            if zone and zone != d.name and site.domains[zone].absent:
+                names = out.setdefault(site.domains[zone].zone, [])
+                if d.name not in names:
+                    names.append(d.name)
+    return out
 
 
 def config_yaml(config: dict[str, Any]) -> str:
