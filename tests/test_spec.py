@@ -300,3 +300,22 @@ def test_usage_error_exits_1_not_2(project: Project) -> None:
     assert_clean_error(result, "--format")
     result = project.run("frobnicate")
     assert_clean_error(result, "frobnicate")
+
+
+@pytest.mark.parametrize("provider,fragments", [
+    ({"class": "octodns_nothere.FooProvider"}, ("Unknown provider class", "providers:",
+                                                "No module named 'octodns_nothere'")),
+    ({"class": "octodns_bind.Rfc2136Provider"}, ("Incorrect provider config for foo",
+                                                 "missing 1 required positional argument")),
+])
+def test_broken_provider_block_is_one_clear_error(project: Project, provider: dict[str, Any],
+                                                  fragments: tuple[str, ...]) -> None:
+    spec = project.spec(providers={"foo": provider})
+    spec["domains"]["example.org"] = {"targets": ["foo"]}
+    project.write_spec(spec)
+    result = project.run("apply", "--yes")
+    assert_clean_error(result, "the providers could not be set up", fragments[0], "providers:")
+    assert "Traceback" not in result.err and ".run-" not in result.err
+    for f in fragments[1:]:
+        assert f in result.err
+    assert not (project.root / "build" / "zones").exists()

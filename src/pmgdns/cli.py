@@ -81,6 +81,8 @@ def _setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    if verbose < 2:
+        handler.addFilter(_without_traceback)
     handler.addFilter(RedactingFilter(_redactor))
     root = logging.getLogger()
     for h in list(root.handlers):
@@ -88,6 +90,17 @@ def _setup_logging(verbose: int) -> None:
     root.addHandler(handler)
     root.setLevel(level)
     handler.addFilter(_drop_root_ns_notice)
+
+
+def _without_traceback(record: logging.LogRecord) -> bool:
+    # libraries log exceptions with their traceback; say what happened in one line (-vv: all)
+    if record.exc_info:
+        exc = record.exc_info[1]
+        record.msg = f"{record.getMessage()} ({type(exc).__name__}: {exc})"
+        record.args = None
+        record.exc_info = None
+        record.exc_text = None
+    return True
 
 
 def _drop_root_ns_notice(record: logging.LogRecord) -> bool:

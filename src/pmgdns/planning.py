@@ -12,6 +12,7 @@ import fnmatch
 import hashlib
 import json
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -189,9 +190,11 @@ class Engine:
                 try:
                     self._manager = Manager(path, max_workers=self.parallel)
                 except Exception as exc:  # provider classes, options, secrets
+                    # octoDNS names the place in its (temporary) config; the spec is what to fix
+                    text = re.sub(r",\s*\S*\.run-\S+\.yaml, line \d+, column \d+", "", str(exc))
                     raise ProviderError(
-                        "the providers could not be set up: "
-                        f"{self.redactor(str(exc))}; check `providers:` in {self.site.file}"
+                        f"the providers could not be set up: {self.redactor(text)}; check "
+                        f"`providers:` in {self.site.file} (the log line above says more)"
                     ) from None
             finally:
                 os.unlink(path)
