@@ -208,3 +208,12 @@ def test_progress_bar_only_on_a_terminal(project: Project) -> None:
     piped = subprocess.run([sys.executable, "-m", "pmgdns", "plan"], cwd=project.root,
                            capture_output=True, timeout=120)
     assert b"planning [" not in piped.stderr + piped.stdout
+
+
+def test_apply_plan_refuses_after_a_domain_left_the_spec(project: Project) -> None:
+    assert project.run("plan", "--out", "plan.json").code == 0
+    spec = project.spec()
+    spec["domains"].pop("example.org")
+    project.write_spec(spec)
+    assert_clean_error(project.run("apply", "--plan", "plan.json"), "stale")
+    assert not project.local_zone("example.com").exists()

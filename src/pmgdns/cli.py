@@ -271,6 +271,7 @@ def apply(ctx: click.Context, domains: tuple[str, ...], plan_file: str | None, y
     with apply_lock(ws.build_dir, lock_timeout):
         if plan_file:
             doc = planfile.read_plan(plan_file)
+            planfile.check_spec(doc, plan_file, site)
             chosen = domains or tuple(doc.get("domains", []))
             ws.render(site, force=False)
             engine = ws.engine(site, chosen, parallel, ui.progress("planning"))

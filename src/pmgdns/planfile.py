@@ -76,13 +76,18 @@ def read_plan(path: str) -> dict[str, Any]:
     return data
 
 
-def check_inputs(document: dict[str, Any], path: str, site: Site, domains: Sequence[str],
-                 zones_sha: str) -> None:
-    """Refuse a plan made from another spec, other zones or other domains."""
+def check_spec(document: dict[str, Any], path: str, site: Site) -> None:
+    """Refuse a plan made from another spec."""
     if document.get("spec_digest") != site.digest:
         raise StalePlanError(f"{path} is stale: the spec {site.file} changed since the plan was "
                              "made. Nothing was applied; run `pmgdns plan --out` again and "
                              "review it.")
+
+
+def check_inputs(document: dict[str, Any], path: str, site: Site, domains: Sequence[str],
+                 zones_sha: str) -> None:
+    """Refuse a plan made from another spec, other zones or other domains."""
+    check_spec(document, path, site)
     if sorted(document.get("domains", [])) != sorted(domains):
         raise StalePlanError(f"{path} is stale: it covers the domains "
                              f"{', '.join(document.get('domains', []))}, this run "
