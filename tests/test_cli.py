@@ -217,3 +217,18 @@ def test_apply_plan_refuses_after_a_domain_left_the_spec(project: Project) -> No
     project.write_spec(spec)
     assert_clean_error(project.run("apply", "--plan", "plan.json"), "stale")
     assert not project.local_zone("example.com").exists()
+
+
+def test_default_parallelism_follows_the_targets(project: Project) -> None:
+    from pmgdns.planning import default_parallel
+    from pmgdns.spec import load_site
+
+    site = load_site("config/site.yaml")
+    assert default_parallel(site, list(site.domains)) == 1
+    spec = project.spec(providers={"cf": {"class": "octodns_cloudflare.CloudflareProvider",
+                                          "token": "env/CF"}})
+    spec["domains"]["example.org"] = {"targets": ["cf"]}
+    project.write_spec(spec)
+    site = load_site("config/site.yaml")
+    assert default_parallel(site, ["example.com"]) == 1
+    assert default_parallel(site, list(site.domains)) == 4

@@ -57,7 +57,7 @@ class Workspace:
                 f"do{'es' if len(stale) == 1 else ''} not match {site.file}; run "
                 "`pmgdns render` and commit the result")
 
-    def engine(self, site: Site, patterns: Sequence[str] = (), parallel: int = 1,
+    def engine(self, site: Site, patterns: Sequence[str] = (), parallel: int | None = None,
                progress: Callable[[int, int], None] | None = None) -> Engine:
         return Engine(site, select_domains(site, patterns), self.zones_dir, self.build_dir,
                       parallel, progress=progress)
@@ -79,7 +79,8 @@ def notes(site: Site) -> list[str]:
 
 
 def plan(workspace: Workspace, site: Site, patterns: Sequence[str] = (),
-         parallel: int = 1, progress: Callable[[int, int], None] | None = None) -> PlanRun:
+         parallel: int | None = None, progress: Callable[[int, int], None] | None = None
+         ) -> PlanRun:
     """Render (if the spec changed), then plan the chosen domains at their targets."""
     workspace.render(site, force=False)
     engine = workspace.engine(site, patterns, parallel, progress)

@@ -205,8 +205,9 @@ def _print_plan(ctx: click.Context, run: Any, fmt: str) -> None:
 
 
 parallel_option = click.option(
-    "--parallel", type=click.IntRange(1, 64), default=1, show_default=True, metavar="N",
-    help="Plan up to N zones at once (octoDNS's max_workers).")
+    "--parallel", type=click.IntRange(1, 64), default=None, metavar="N",
+    help="Plan up to N zones at once (octoDNS's max_workers). Default: 1 when every target is "
+         "local or RFC 2136 (planning is CPU-bound), 4 with remote APIs.")
 
 
 @cli.command()
@@ -218,7 +219,7 @@ parallel_option = click.option(
 @parallel_option
 @click.pass_context
 def plan(ctx: click.Context, domains: tuple[str, ...], fmt: str, out: str | None,
-         detailed_exitcode: bool, parallel: int) -> None:
+         detailed_exitcode: bool, parallel: int | None) -> None:
     """Show the changes apply would make at every target. DOMAIN may be a glob."""
     from . import api, output, planfile
 
@@ -261,7 +262,7 @@ def _confirm(ui: Ui) -> None:
 @parallel_option
 @click.pass_context
 def apply(ctx: click.Context, domains: tuple[str, ...], plan_file: str | None, yes: bool,
-          force: bool, lock_timeout: float, parallel: int) -> None:
+          force: bool, lock_timeout: float, parallel: int | None) -> None:
     """Make the changes at every target (asks first unless --yes or --plan)."""
     from . import api, planfile
     from .lock import apply_lock

@@ -87,6 +87,19 @@ class PlanFailure(ProviderError):
         self.target = target
 
 
+# Providers whose planning is CPU-bound here (files, AXFR on a near server): threads only add
+# overhead under the GIL (measured: bench/run.py). Remote HTTP APIs wait on latency instead.
+LOCAL_CLASSES = ("pmgdns.local.", "octodns_bind.", "octodns.provider.yaml.")
+REMOTE_PARALLEL = 4
+
+
+def default_parallel(site: Site, domains: Sequence[str]) -> int:
+    """1 worker when every target is local or RFC 2136, else REMOTE_PARALLEL."""
+    targets = {t for d in domains for t in site.domains[d].targets}
+    classes = [str(site.providers[t].get("class", "")) for t in targets]
+    return 1 if all(c.startswith(LOCAL_CLASSES) for c in classes) else REMOTE_PARALLEL
+
+
 def select_domains(site: Site, patterns: Sequence[str]) -> list[str]:
     """The spec's domains matching `patterns` (names or shell globs); all when none are given."""
     if not patterns:
@@ -149,13 +162,13 @@ class Engine:
 
     def __init__(self, site: Site, domains: Sequence[str] | None = None,
                  zones_dir: str = renderlib.ZONES_DIR, build_dir: str = renderlib.BUILD_DIR,
-                 parallel: int = 1, redactor: Redactor | None = None,
+                 parallel: int | None = None, redactor: Redactor | None = None,
                  progress: Callable[[int, int], None] | None = None) -> None:
         self.site = site
         self.domains = list(domains) if domains is not None else list(site.domains)
         self.zones_dir = zones_dir
         self.build_dir = build_dir
-        self.parallel = max(1, parallel)
+        self.parallel = max(1, parallel) if parallel else default_parallel(site, self.domains)
         self.redactor = redactor or Redactor(site.secret_values())
         self._manager: Any = None
         self.progress = progress
