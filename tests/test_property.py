@@ -23,7 +23,8 @@ from .servers import BindServer, zone_text
 ZONES = ("prop.example", "other.example")
 # BIND refuses A records at names that are not host names, and CNAMEs beside other data
 NAMES = ["", "www", "mx1", "_dmarc", "*", "pmg2026._domainkey", "pmg2025._domainkey", "mail",
-         "_acme-challenge", "a.b", "prop.example._report._dmarc"]
+         "_acme-challenge", "a.b", "prop.example._report._dmarc",
+         "other.example._report._dmarc"]
 HOSTS = ["", "www", "mx1", "mail", "a.b"]
 TXT_VALUES = ["google-site-verification=tok", "MS=ms1", "v=spf1 include:_spf.x.example -all",
               "V=SPF1 a -all", "v=DMARC1; p=none", "v=DKIM1; p=QUJD", "acme-token", "hello world",

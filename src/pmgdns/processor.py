@@ -76,13 +76,12 @@ class OwnershipProcessor(BaseProcessor):
                 slots.update({(host, "A"): None, (host, "AAAA"): None, (host, "TXT"): SPF_KIND})
         # `_report._dmarc` authorisations: those for absent domains anywhere, and all that
         # pmgdns published in a zone that is now absent
-        reporters = [z.rstrip(".") for z in self.absent_zones if z != zone]
-        reporters += self.absent_reports.get(zone, [])
-        for reporter in reporters:
-            marker = f"{reporter}._report._dmarc"
-            for name in existing_names:
-                if name == marker or name.startswith(f"{marker}."):
-                    slots[(name, "TXT")] = DMARC_KIND
+        reporters = {z.rstrip(".") for z in self.absent_zones if z != zone}
+        reporters.update(self.absent_reports.get(zone, []))
+        for name in existing_names:
+            reporter, marker, rest = name.partition("._report._dmarc")
+            if marker and reporter in reporters and (not rest or rest.startswith(".")):
+                slots[(name, "TXT")] = DMARC_KIND
         return slots
 
     def process_source_and_target_zones(self, desired: Zone, existing: Zone, target: Any,
