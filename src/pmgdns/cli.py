@@ -125,7 +125,7 @@ def cli(ctx: click.Context, config: str, verbose: int) -> None:
     from .api import Workspace
 
     _setup_logging(verbose)
-    ctx.obj = {"ws": Workspace(config=config), "ui": Ui(verbose), "verbose": verbose}
+    ctx.obj = {"ws": Workspace(config=config), "ui": Ui(verbose)}
 
 
 def _load(ctx: click.Context) -> Any:
@@ -201,7 +201,7 @@ def _print_plan(ctx: click.Context, run: Any, fmt: str) -> None:
         ui.out(output.plan_markdown(run.result, run.manual, run.notes), nl=False)
     else:
         ui.out(output.plan_text(run.result, run.manual, run.notes, ui.style,
-                                verbose=ctx.obj["verbose"] > 0), nl=False)
+                                verbose=ui.verbose > 0), nl=False)
 
 
 parallel_option = click.option(
@@ -308,7 +308,7 @@ def apply(ctx: click.Context, domains: tuple[str, ...], plan_file: str | None, y
             done += 1
             if bar and total >= PROGRESS_MIN:
                 bar(done, total)
-            elif ctx.obj["verbose"] or total < PROGRESS_MIN:
+            elif ui.verbose or total < PROGRESS_MIN:
                 ui.note(f"Applied {n} change{'s' if n != 1 else ''} to {zone} at {target}.")
 
         api.apply(run, force=force, progress=progress)

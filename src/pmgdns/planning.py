@@ -273,12 +273,11 @@ class Engine:
                 count = target.apply(plan)
             except Exception as exc:
                 done = ", ".join(f"{z} at {t}" for z, t, _ in report.applied) or "nothing"
-                rest = ", ".join(f"{z} at {t}" for z, t in pending[1:]) or "nothing"
+                not_applied = ", ".join(f"{z} at {t}" for z, t in pending)
                 msg = _translate(exc, self.redactor, zone, target.id)
                 raise PlanFailure(
-                    f"{msg} Applied before the failure: {done}. Not applied: {zone} at "
-                    f"{target.id}" + (f", {rest}" if pending[1:] else "") + ". Fix the cause "
-                    "and run apply again; it converges.", zone, target.id) from None
+                    f"{msg} Applied before the failure: {done}. Not applied: {not_applied}. "
+                    "Fix the cause and run apply again; it converges.", zone, target.id) from None
             pending.pop(0)
             report.applied.append((zone, target.id, count or len(plan.changes)))
             if progress:
