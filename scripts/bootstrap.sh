@@ -13,6 +13,9 @@ if [ "${1:-}" = "--test" ]; then
   [ -f /usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql ] || need+=(pdns-backend-sqlite3)
   command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
   command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
+  command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
+  command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
   if [ "${#need[@]}" -gt 0 ]; then
     sudo=""
     [ "$(id -u)" = 0 ] || sudo="sudo"
