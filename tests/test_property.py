@@ -112,6 +112,10 @@ def _owned(site: Any, zone: str) -> tuple[set[tuple[str, str]], dict[str, str]]:
     for other in site.domains.values():
         if other.absent and other.name != zone:
             kinds[f"{other.name}._report._dmarc.{zone}."] = "v=DMARC1"
+    # spec-v1 §6.2: every TXT value at a selector's name is pmgdns's, whatever its kind
+    for name in [n for n in kinds if "._domainkey." in n]:
+        del kinds[name]
+        whole.add((name, "TXT"))
     return whole, kinds
 
 
@@ -121,6 +125,9 @@ def _split(rrsets: dict[tuple[str, str], tuple[int, frozenset[str]]], whole: set
     ours: dict[Any, Any] = {}
     for (name, rtype), (ttl, values) in rrsets.items():
         if (name, rtype) in whole:
+            if rtype == "TXT":
+                values = frozenset("".join(p.strip('"') for p in v.split('" "'))
+                                   for v in values)
             ours[(name, rtype)] = (ttl, values)
         elif rtype == "TXT" and name in kinds:
             texts = {v: "".join(p.strip('"') for p in v.split('" "')) for v in values}

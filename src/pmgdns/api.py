@@ -1,7 +1,8 @@
 """The Python API behind the command line: spec -> records -> zones -> plan -> apply.
 
 Every function raises a `PmgdnsError` subclass on bad input or a failing provider; the CLI maps
-those to exit code 1.
+those to exit codes. The CLI only parses options and prints; a test can call these functions the
+way the CLI does.
 """
 
 from __future__ import annotations
@@ -12,12 +13,16 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from . import planfile
 from . import render as renderlib
-from .errors import SpecError, StaleZonesError
-from .planning import ApplyReport, Engine, PlanResult, select_domains
-from .ptr import manual_steps
-from .records import gateway_note
-from .spec import DEFAULT_CONFIG, Site, load_site
+from .errors import NotConfirmed, SpecError, StalePlanError, StaleZonesError
+from .families import FAMILIES
+from .lock import apply_lock
+from .model import Site
+from .planning import Applied, ApplyReport, Engine, PlanResult, select_domains
+from .spec import DEFAULT_CONFIG, load_site
+
+Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -58,14 +63,14 @@ class Workspace:
                 "`pmgdns render` and commit the result")
 
     def engine(self, site: Site, patterns: Sequence[str] = (), parallel: int | None = None,
-               progress: Callable[[int, int], None] | None = None) -> Engine:
+               progress: Progress | None = None) -> Engine:
         return Engine(site, select_domains(site, patterns), self.zones_dir, self.build_dir,
                       parallel, progress=progress)
 
 
 @dataclass
 class PlanRun:
-    """A plan with what a person needs beside it: the manual PTR step and notes."""
+    """A plan with what a person needs beside it: the manual PTR steps and notes."""
 
     engine: Engine
     result: PlanResult
@@ -74,13 +79,16 @@ class PlanRun:
 
 
 def notes(site: Site) -> list[str]:
-    note = gateway_note(site)
-    return [note] if note else []
+    return [n for f in FAMILIES for n in f.notes(site)]
+
+
+def manual_steps(site: Site) -> list[dict[str, str]]:
+    """The `manual` entries of a plan (spec-v1 §5): what only the hoster can do."""
+    return [m for f in FAMILIES for m in f.manual(site)]
 
 
 def plan(workspace: Workspace, site: Site, patterns: Sequence[str] = (),
-         parallel: int | None = None, progress: Callable[[int, int], None] | None = None
-         ) -> PlanRun:
+         parallel: int | None = None, progress: Progress | None = None) -> PlanRun:
     """Render (if the spec changed), then plan the chosen domains at their targets."""
     workspace.render(site, force=False)
     engine = workspace.engine(site, patterns, parallel, progress)
@@ -88,10 +96,62 @@ def plan(workspace: Workspace, site: Site, patterns: Sequence[str] = (),
     return PlanRun(engine, result, manual_steps(site), notes(site))
 
 
-def apply(run: PlanRun, force: bool = False,
-          progress: Callable[[str, str, int], None] | None = None) -> ApplyReport:
-    """Apply a plan's changes, one (zone, target) at a time."""
-    return run.engine.apply(run.result, force=force, progress=progress)
+def write_plan_file(workspace: Workspace, site: Site, run: PlanRun, path: str) -> None:
+    """Write the reviewed plan of `run` for `apply --plan`."""
+    doc = planfile.plan_document(site, run.result, planfile.zones_digest(
+        site, run.result.domains, workspace.zones_dir))
+    planfile.write_plan(path, doc)
+
+
+@dataclass
+class ApplyOutcome:
+    """What `apply` did: the plan it applied (None when there was nothing to do)."""
+
+    run: PlanRun
+    report: ApplyReport | None
+
+
+def apply(workspace: Workspace, site: Site, patterns: Sequence[str] = (), *,
+          plan_file: str | None = None, show: Callable[[PlanRun], None] | None = None,
+          confirm: Callable[[PlanRun], bool] | None = None,
+          force: bool = False, lock_timeout: float = 0.0, parallel: int | None = None,
+          progress: Progress | None = None,
+          applied: Applied | None = None) -> ApplyOutcome:
+    """The apply workflow: take the lock; plan (or check the reviewed `plan_file` against a
+    fresh plan); `show` the plan; ask `confirm` (when given) and plan again with fresh
+    providers, applying only if the targets still give the plan that was shown; apply one
+    (zone, target) at a time, calling `applied(done, total, zone, target, changes)` after each.
+
+    Without `plan_file` and without `confirm`, the plan is applied as planned (`--yes`)."""
+    with apply_lock(workspace.build_dir, lock_timeout):
+        if plan_file:
+            doc = planfile.read_plan(plan_file)
+            planfile.check_spec(doc, plan_file, site)
+            chosen = list(patterns) or list(doc.get("domains", []))
+            workspace.render(site, force=False)
+            engine = workspace.engine(site, chosen, parallel, progress)
+            planfile.check_inputs(doc, plan_file, site, engine.domains,
+                                  planfile.zones_digest(site, engine.domains, workspace.zones_dir))
+            run = PlanRun(engine, engine.plan(), manual_steps(site), notes(site))
+            planfile.check_targets(doc, plan_file, run.result)
+        else:
+            run = plan(workspace, site, patterns, parallel, progress)
+            if show is not None:
+                show(run)
+            if run.result.has_changes and confirm is not None:
+                if not confirm(run):
+                    raise NotConfirmed("apply cancelled. Nothing was applied.")
+                # plan again with fresh providers (they cache what they read) and apply only if
+                # the targets still give the plan that was shown
+                fresh = workspace.engine(site, run.result.domains, parallel)
+                result = fresh.plan()
+                if result.checksum != run.result.checksum:
+                    raise StalePlanError("the targets changed while you were reading the plan "
+                                         "(stale); nothing was applied: run apply again")
+                run = PlanRun(fresh, result, run.manual, run.notes)
+        if not run.result.has_changes:
+            return ApplyOutcome(run, None)
+        return ApplyOutcome(run, run.engine.apply(run.result, force=force, progress=applied))
 
 
 def validate(workspace: Workspace, site: Site) -> list[str]:
@@ -132,4 +192,5 @@ def validate(workspace: Workspace, site: Site) -> list[str]:
     return warnings
 
 
-__all__ = ["PlanRun", "Workspace", "apply", "notes", "plan", "validate"]
+__all__ = ["ApplyOutcome", "PlanRun", "Workspace", "apply", "manual_steps", "notes", "plan",
+           "validate", "write_plan_file"]

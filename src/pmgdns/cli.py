@@ -1,18 +1,24 @@
-"""The command line: parses options, calls `pmgdns.api`, prints. Every error exits 1."""
+"""The command line: parses options, calls `pmgdns.api`, prints. Errors map to `ExitCode`s."""
 
 from __future__ import annotations
 
 import logging
 import os
 import sys
-from collections.abc import Callable
-from typing import Any, NoReturn
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from . import __version__
-from .errors import PmgdnsError
+from .errors import ExitCode, NotConfirmed, PmgdnsError, UsageError
 from .redact import RedactingFilter, Redactor
+
+if TYPE_CHECKING:
+    from .api import PlanRun, Workspace
+    from .model import Site
 
 FORMATS = click.Choice(["text", "markdown", "json"])
 PROGRESS_MIN = 20  # zones; below that a run is quick enough to need no progress bar
@@ -40,26 +46,50 @@ class Ui:
     def note(self, text: str) -> None:
         click.echo(_redactor(text), err=True, color=self.err_colour)
 
-    def progress(self, label: str) -> Callable[[int, int], None] | None:
-        """A progress bar on stderr for long runs, only when stderr is a terminal."""
-        if not sys.stderr.isatty():
-            return None
-        width = 30
-
-        def show(done: int, total: int) -> None:
-            if total < PROGRESS_MIN:
-                return
-            filled = width * done // max(total, 1)
-            bar = "#" * filled + "." * (width - filled)
-            end = "\r\x1b[K" if done >= total else ""
-            sys.stderr.write(f"\r{label} [{bar}] {done}/{total}{end}")
-            sys.stderr.flush()
-
-        return show
-
     def warn(self, text: str) -> None:
         label = click.style("Warning:", fg="yellow") if self.err_colour else "Warning:"
         click.echo(f"{label} {_redactor(text)}", err=True, color=self.err_colour)
+
+    @contextmanager
+    def progress(self, label: str) -> Iterator[Callable[[int, int], None] | None]:
+        """Click's progress bar on stderr for long runs, only when stderr is a terminal;
+        yields the callback `(done, total)` to drive it (None when there is no terminal)."""
+        if not sys.stderr.isatty():
+            yield None
+            return
+        bar: Any = None
+
+        def show(done: int, total: int) -> None:
+            nonlocal bar
+            if total < PROGRESS_MIN:
+                return
+            if bar is None:
+                bar = click.progressbar(length=total, label=label, file=sys.stderr,
+                                        show_pos=True, show_eta=False, width=30,
+                                        bar_template="%(label)s [%(bar)s] %(info)s")
+                bar.__enter__()
+            bar.update(done - bar.pos)
+
+        try:
+            yield show
+        finally:
+            if bar is not None:
+                bar.__exit__(None, None, None)
+
+
+@dataclass
+class State:
+    """What every command gets from the group: where it works, and how it prints."""
+
+    workspace: Workspace
+    ui: Ui
+
+    def load(self) -> Site:
+        site = self.workspace.load()
+        _redactor.add(site.secret_values())
+        for w in site.warnings:
+            self.ui.warn(w)
+        return site
 
 
 class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -75,9 +105,6 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
 
 def _setup_logging(verbose: int) -> None:
-    import warnings
-
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
@@ -125,28 +152,22 @@ def cli(ctx: click.Context, config: str, verbose: int) -> None:
     from .api import Workspace
 
     _setup_logging(verbose)
-    ctx.obj = {"ws": Workspace(config=config), "ui": Ui(verbose)}
+    ctx.obj = State(Workspace(config=config), Ui(verbose))
 
 
-def _load(ctx: click.Context) -> Any:
-    ws, ui = ctx.obj["ws"], ctx.obj["ui"]
-    site = ws.load()
-    _redactor.add(site.secret_values())
-    for w in site.warnings:
-        ui.warn(w)
-    return site
+pass_state = click.make_pass_decorator(State)
 
 
 @cli.command()
 @click.option("--force", is_flag=True, help="Overwrite an existing spec.")
-@click.pass_context
-def init(ctx: click.Context, force: bool) -> None:
+@pass_state
+def init(state: State, force: bool) -> None:
     """Write a commented starter spec (config/site.yaml)."""
     from importlib.resources import files
 
-    ws, ui = ctx.obj["ws"], ctx.obj["ui"]
+    ws, ui = state.workspace, state.ui
     if os.path.exists(ws.config) and not force:
-        raise PmgdnsError(f"{ws.config} exists already; edit it, or pass --force to overwrite it")
+        raise UsageError(f"{ws.config} exists already; edit it, or pass --force to overwrite it")
     text = (files("pmgdns") / "templates" / "site.yaml").read_text(encoding="utf-8")
     os.makedirs(os.path.dirname(ws.config) or ".", exist_ok=True)
     with open(ws.config, "w", encoding="utf-8") as fh:
@@ -156,14 +177,14 @@ def init(ctx: click.Context, force: bool) -> None:
 
 @cli.command()
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 when zones/ is stale.")
-@click.pass_context
-def render(ctx: click.Context, check: bool) -> None:
+@pass_state
+def render(state: State, check: bool) -> None:
     """Write the octoDNS zone YAML of every domain into zones/, and build/octodns.yaml.
 
     `octodns-sync --config-file build/octodns.yaml` then runs the same sync as `pmgdns plan`.
     """
-    ws, ui = ctx.obj["ws"], ctx.obj["ui"]
-    site = _load(ctx)
+    ws, ui = state.workspace, state.ui
+    site = state.load()
     if check:
         ws.check_fresh(site)
         ui.out(f"{ws.zones_dir}/ is up to date with {site.file}.")
@@ -176,25 +197,25 @@ def render(ctx: click.Context, check: bool) -> None:
 
 
 @cli.command()
-@click.pass_context
-def validate(ctx: click.Context) -> None:
+@pass_state
+def validate(state: State) -> None:
     """Check the spec and the zones it renders, without contacting any provider."""
     from . import api
 
-    ws, ui = ctx.obj["ws"], ctx.obj["ui"]
-    site = _load(ctx)
-    for w in api.validate(ws, site)[len(site.warnings):]:
-        ui.warn(w)
+    site = state.load()
+    for w in api.validate(state.workspace, site)[len(site.warnings):]:
+        state.ui.warn(w)
     n = len(site.domains)
-    ui.out(f"{site.file} is valid: {n} domain{'s' if n != 1 else ''}, gateway "
-           f"{site.gateway.hostname}, DKIM selector {site.dkim.selector} "
-           f"({site.dkim.key.algorithm}, {site.dkim.key.bits} bits).")
+    nodes = ", ".join(g.hostname for g in site.gateways)
+    state.ui.out(f"{site.file} is valid: {n} domain{'s' if n != 1 else ''}, gateway "
+                 f"{nodes}, DKIM selector {site.dkim.selector} "
+                 f"({site.dkim.key.algorithm}, {site.dkim.key.bits} bits).")
 
 
-def _print_plan(ctx: click.Context, run: Any, fmt: str) -> None:
+def _print_plan(state: State, run: PlanRun, fmt: str) -> None:
     from . import output
 
-    ui = ctx.obj["ui"]
+    ui = state.ui
     if fmt == "json":
         ui.out(output.plan_json(run.result, run.manual, run.notes), nl=False)
     elif fmt == "markdown":
@@ -217,38 +238,35 @@ parallel_option = click.option(
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 2 when there are changes (0: none, 1: error).")
 @parallel_option
-@click.pass_context
-def plan(ctx: click.Context, domains: tuple[str, ...], fmt: str, out: str | None,
+@pass_state
+def plan(state: State, domains: tuple[str, ...], fmt: str, out: str | None,
          detailed_exitcode: bool, parallel: int | None) -> None:
     """Show the changes apply would make at every target. DOMAIN may be a glob."""
-    from . import api, output, planfile
+    from . import api, output
 
-    ws = ctx.obj["ws"]
-    site = _load(ctx)
-    run = api.plan(ws, site, domains, parallel, ctx.obj["ui"].progress("planning"))
-    _print_plan(ctx, run, fmt)
+    site = state.load()
+    with state.ui.progress("planning") as bar:
+        run = api.plan(state.workspace, site, domains, parallel, bar)
+    _print_plan(state, run, fmt)
     if out:
-        doc = planfile.plan_document(site, run.result,
-                                     planfile.zones_digest(site, run.result.domains, ws.zones_dir))
-        planfile.write_plan(out, doc)
-        ctx.obj["ui"].note(f"Plan written to {out}; apply it with `pmgdns apply --plan {out}`.")
+        api.write_plan_file(state.workspace, site, run, out)
+        state.ui.note(f"Plan written to {out}; apply it with `pmgdns apply --plan {out}`.")
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
         with open(summary_file, "a", encoding="utf-8") as fh:
             fh.write(_redactor(output.plan_markdown(run.result, run.manual, run.notes)))
     if detailed_exitcode and run.result.has_changes:
-        ctx.exit(2)
+        raise click.exceptions.Exit(ExitCode.CHANGES)
 
 
-def _confirm(ui: Ui) -> None:
+def _confirm(run: PlanRun) -> bool:
     if not sys.stdin.isatty():
-        raise PmgdnsError("apply needs confirmation, and there is no terminal to ask on; pass "
-                          "--yes, or apply a reviewed plan with --plan PLANFILE. Nothing was "
-                          "applied.")
+        raise NotConfirmed("apply needs confirmation, and there is no terminal to ask on; pass "
+                           "--yes, or apply a reviewed plan with --plan PLANFILE. Nothing was "
+                           "applied.")
     answer = click.prompt("Apply these changes? Only 'yes' is accepted", default="",
                           show_default=False)
-    if answer.strip() != "yes":
-        raise PmgdnsError("apply cancelled. Nothing was applied.")
+    return bool(answer.strip() == "yes")
 
 
 @cli.command()
@@ -260,74 +278,50 @@ def _confirm(ui: Ui) -> None:
 @click.option("--lock-timeout", type=click.FloatRange(0), default=0, show_default=True,
               metavar="SECONDS", help="Wait this long for another apply in this checkout.")
 @parallel_option
-@click.pass_context
-def apply(ctx: click.Context, domains: tuple[str, ...], plan_file: str | None, yes: bool,
+@pass_state
+def apply(state: State, domains: tuple[str, ...], plan_file: str | None, yes: bool,
           force: bool, lock_timeout: float, parallel: int | None) -> None:
     """Make the changes at every target (asks first unless --yes or --plan)."""
-    from . import api, planfile
-    from .lock import apply_lock
+    from . import api
 
-    ws, ui = ctx.obj["ws"], ctx.obj["ui"]
-    site = _load(ctx)
-    with apply_lock(ws.build_dir, lock_timeout):
-        if plan_file:
-            doc = planfile.read_plan(plan_file)
-            planfile.check_spec(doc, plan_file, site)
-            chosen = domains or tuple(doc.get("domains", []))
-            ws.render(site, force=False)
-            engine = ws.engine(site, chosen, parallel, ui.progress("planning"))
-            planfile.check_inputs(doc, plan_file, site, engine.domains,
-                                  planfile.zones_digest(site, engine.domains, ws.zones_dir))
-            run = api.PlanRun(engine, engine.plan(), [], [])
-            planfile.check_targets(doc, plan_file, run.result)
-        else:
-            run = api.plan(ws, site, domains, parallel, ui.progress("planning"))
-            _print_plan(ctx, run, "text")
-            if not run.result.has_changes:
-                return
-            if not yes:
-                _confirm(ui)
-                # plan again with fresh providers (they cache what they read) and apply only if
-                # the targets still give the plan that was shown
-                fresh = ws.engine(site, run.result.domains, parallel)
-                result = fresh.plan()
-                if result.checksum != run.result.checksum:
-                    raise PmgdnsError("the targets changed while you were reading the plan "
-                                      "(stale); nothing was applied: run apply again")
-                run = api.PlanRun(fresh, result, run.manual, run.notes)
-        if not run.result.has_changes:
-            ui.out("No changes. The DNS matches the spec.")
-            return
+    ui = state.ui
+    site = state.load()
 
-        total = len(run.result.octodns_plans)
-        bar = ui.progress("applying")
-        done = 0
+    def show(run: PlanRun) -> None:
+        _print_plan(state, run, "text")
 
-        def progress(zone: str, target: str, n: int) -> None:
-            nonlocal done
-            done += 1
-            if bar and total >= PROGRESS_MIN:
+    with ui.progress("planning") as planning, ui.progress("applying") as bar:
+        def applied(done: int, total: int, zone: str, target: str, n: int) -> None:
+            if bar is not None:
                 bar(done, total)
-            elif ui.verbose or total < PROGRESS_MIN:
+            if ui.verbose or bar is None or total < PROGRESS_MIN:
                 ui.note(f"Applied {n} change{'s' if n != 1 else ''} to {zone} at {target}.")
 
-        api.apply(run, force=force, progress=progress)
-        s = run.result.summary()
-        ui.out(ui.style(f"Apply complete! {s['create']} added, {s['update']} changed, "
-                        f"{s['delete']} destroyed.", "green"))
+        outcome = api.apply(
+            state.workspace, site, domains, plan_file=plan_file,
+            show=None if plan_file else show, confirm=None if (yes or plan_file) else _confirm,
+            force=force, lock_timeout=lock_timeout, parallel=parallel, progress=planning,
+            applied=applied)
+    if outcome.report is None:
+        if plan_file:
+            ui.out("No changes. The DNS matches the spec.")
+        return
+    s = outcome.run.result.summary()
+    ui.out(ui.style(f"Apply complete! {s['create']} added, {s['update']} changed, "
+                    f"{s['delete']} destroyed.", "green"))
 
 
 @cli.command("ptr-ticket")
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
-@click.pass_context
-def ptr_ticket(ctx: click.Context, fmt: str) -> None:
+@pass_state
+def ptr_ticket(state: State, fmt: str) -> None:
     """The reverse-DNS (PTR) request to paste into the hoster's support form."""
     from . import ptr
 
-    site = _load(ctx)
+    site = state.load()
     text = {"json": ptr.ticket_json, "markdown": ptr.ticket_markdown,
             "text": ptr.ticket_text}[fmt](site)
-    ctx.obj["ui"].out(text, nl=False)
+    state.ui.out(text, nl=False)
 
 
 @cli.command()
@@ -337,17 +331,18 @@ def ptr_ticket(ctx: click.Context, fmt: str) -> None:
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.option("--workers", type=click.IntRange(1, 256), default=16, show_default=True,
               metavar="N", help="Check up to N domains at once.")
-@click.pass_context
-def verify(ctx: click.Context, domains: tuple[str, ...], nameserver: str | None, fmt: str,
+@pass_state
+def verify(state: State, domains: tuple[str, ...], nameserver: str | None, fmt: str,
            workers: int) -> None:
     """Check what the DNS answers against the spec, reverse DNS included; exit 1 on any FAIL."""
     from . import verify as verifylib
     from .planning import select_domains
 
-    ui = ctx.obj["ui"]
-    site = _load(ctx)
+    ui = state.ui
+    site = state.load()
     resolver = verifylib.make_resolver(nameserver)
-    report = verifylib.verify(site, select_domains(site, domains), resolver, workers)
+    with ui.progress("verifying") as bar:
+        report = verifylib.verify(site, select_domains(site, domains), resolver, workers, bar)
     if fmt == "json":
         ui.out(verifylib.report_json(report), nl=False)
     elif fmt == "markdown":
@@ -355,19 +350,19 @@ def verify(ctx: click.Context, domains: tuple[str, ...], nameserver: str | None,
     else:
         ui.out(verifylib.report_text(report, ui.style), nl=False)
     if report.failed:
-        ctx.exit(1)
+        raise click.exceptions.Exit(ExitCode.ERROR)
 
 
-def _fail(message: str) -> NoReturn:
+def _fail(message: str, code: ExitCode = ExitCode.ERROR) -> NoReturn:
     text = _redactor(" ".join(message.split()))
     prefix = click.style("Error:", fg="red") if (sys.stderr.isatty() and
                                                  not os.environ.get("NO_COLOR")) else "Error:"
     click.echo(f"{prefix} {text}", err=True)
-    sys.exit(1)
+    sys.exit(code)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the CLI and map every failure to exit code 1 (never 2 for usage)."""
+    """Entry point: run the CLI and map every failure to its exit code (usage errors: 1)."""
     try:
         code = cli.main(args=argv, prog_name="pmgdns", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -380,7 +375,7 @@ def main(argv: list[str] | None = None) -> None:
     except click.Abort:
         _fail("aborted. Nothing was applied.")
     except PmgdnsError as exc:
-        _fail(str(exc))
+        _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted.")
     except Exception as exc:  # a bug: say so in one paragraph, keep the traceback for -vv
@@ -388,4 +383,4 @@ def main(argv: list[str] | None = None) -> None:
             raise
         _fail(f"internal error ({type(exc).__name__}: {exc}); run again with PMGDNS_DEBUG=1 "
               "for the traceback and report it")
-    sys.exit(code if isinstance(code, int) else 0)
+    sys.exit(code if isinstance(code, int) else ExitCode.OK)

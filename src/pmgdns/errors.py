@@ -1,10 +1,26 @@
-"""Typed errors. The CLI maps every one of them to exit code 1 and a one-paragraph message."""
+"""Every typed error pmgdns reports, and the exit codes the command line maps them to.
+
+The CLI catches `PmgdnsError` and prints its message as one paragraph; the exit code comes from
+the error's `exit_code`. Nothing else in pmgdns decides an exit code.
+"""
 
 from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The exit codes of spec-v1 §4."""
+
+    OK = 0  # success; for plan: no changes
+    ERROR = 1  # any error: bad spec, provider failure, conflict, stale plan, usage
+    CHANGES = 2  # only with --detailed-exitcode: success, changes present
 
 
 class PmgdnsError(Exception):
     """Base class of every error pmgdns reports to the user (exit code 1)."""
+
+    exit_code: ExitCode = ExitCode.ERROR
 
 
 class SpecError(PmgdnsError):
@@ -20,6 +36,10 @@ class SpecError(PmgdnsError):
         super().__init__(f"{where}: {key}{message}")
 
 
+class UsageError(PmgdnsError):
+    """A command-line option or argument is wrong."""
+
+
 class ConflictError(PmgdnsError):
     """A record pmgdns must publish collides with a foreign record (e.g. a CNAME)."""
 
@@ -28,8 +48,21 @@ class ProviderError(PmgdnsError):
     """A provider refused or failed; nothing further was applied."""
 
 
+class PlanFailure(ProviderError):
+    """Planning or applying failed at one target for one zone."""
+
+    def __init__(self, message: str, zone: str, target: str) -> None:
+        super().__init__(message)
+        self.zone = zone
+        self.target = target
+
+
 class StalePlanError(PmgdnsError):
     """A reviewed plan file no longer matches the spec or the targets."""
+
+
+class PlanFileError(PmgdnsError):
+    """A plan file is missing, unreadable or not a pmgdns plan."""
 
 
 class UnsafePlanError(PmgdnsError):
@@ -38,3 +71,31 @@ class UnsafePlanError(PmgdnsError):
 
 class StaleZonesError(PmgdnsError):
     """zones/ does not match what the spec renders to."""
+
+
+class LockError(PmgdnsError):
+    """Another apply holds the lock of this checkout."""
+
+
+class NotConfirmed(PmgdnsError):
+    """apply was not confirmed (no terminal to ask on, or the answer was not `yes`)."""
+
+
+class Interrupted(PmgdnsError):
+    """The run was interrupted (Ctrl-C); the message says what was applied before."""
+
+
+class FileProblem(PmgdnsError):
+    """A file pmgdns reads or writes is not usable (a FIFO, too large, not writable, ...)."""
+
+
+class VerifyError(PmgdnsError):
+    """verify could not run (e.g. the name server does not answer)."""
+
+
+class PmgApiError(PmgdnsError):
+    """The Proxmox Mail Gateway's API refused or failed."""
+
+
+class InternalError(PmgdnsError):
+    """A pmgdns bug: an invariant did not hold. The message says what to report."""

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from .errors import PmgdnsError
+from .errors import LockError
 
 
 @contextmanager
@@ -26,7 +26,7 @@ def apply_lock(build_dir: str, wait: float = 0.0) -> Iterator[None]:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-                    raise PmgdnsError(
+                    raise LockError(
                         f"another pmgdns apply is running in this checkout (PID {holder}, lock "
                         f"{path}); wait for it to finish, or pass --lock-timeout SECONDS to "
                         "wait. Nothing was applied.") from None

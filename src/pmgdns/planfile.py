@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import PmgdnsError, StalePlanError
+from .errors import PlanFileError, StalePlanError
+from .model import Site
 from .planning import PlanResult
 from .render import ZONES_DIR, zone_file_path
-from .spec import Site
 
 FORMAT = "pmgdns-plan"
 
@@ -65,13 +65,13 @@ def read_plan(path: str) -> dict[str, Any]:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise PmgdnsError(f"{path}: no such plan file; make one with `pmgdns plan --out "
+        raise PlanFileError(f"{path}: no such plan file; make one with `pmgdns plan --out "
                           f"{path}`") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PmgdnsError(f"{path}: not a readable pmgdns plan file ({exc}); make a new one "
+        raise PlanFileError(f"{path}: not a readable pmgdns plan file ({exc}); make a new one "
                           "with `pmgdns plan --out`") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("version") != 1:
-        raise PmgdnsError(f"{path}: not a pmgdns plan file (version 1); make a new one with "
+        raise PlanFileError(f"{path}: not a pmgdns plan file (version 1); make a new one with "
                           "`pmgdns plan --out`")
     return data
 

@@ -1,9 +1,11 @@
-"""Steps 4 and 5 of the data path: plan through octoDNS's Manager, then apply.
+"""Steps 4 and 5 of the data path: plan through octoDNS, then apply.
 
-Planning runs `Manager.sync(dry_run=True)` on the rendered config (restricted to the chosen domains
-and the providers they use) and captures octoDNS's plans through a plan output. Applying replans,
-checks that the fresh plan is the one that was shown or reviewed (its checksum), and applies each
-(zone, target) plan in turn, so a failure can say exactly what was and was not applied.
+octoDNS's Manager reads the rendered configuration and builds the providers, the ownership
+processor and the validators. For each chosen zone, pmgdns builds the desired zone from the spec
+(`SiteSource`, the records `render` writes into `zones/`), then for each of the zone's targets asks
+the provider for a plan with the processors, exactly as `octodns-sync` does; it knows at every
+step which zone and which target it is at, so a failure names them. Applying takes each
+(zone, target) plan in turn, so a failure or Ctrl-C can say exactly what was and was not applied.
 """
 
 from __future__ import annotations
@@ -16,13 +18,24 @@ import re
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import render as renderlib
-from .errors import ConflictError, PmgdnsError, ProviderError, SpecError, UnsafePlanError
+from .errors import (
+    ConflictError,
+    Interrupted,
+    PlanFailure,
+    PmgdnsError,
+    ProviderError,
+    SpecError,
+    UnsafePlanError,
+)
+from .model import ENV_REF, SOURCE_ID, Site
+from .records import domain_records
 from .redact import Redactor
-from .spec import ENV_REF, Site
+from .source import SiteSource
 
 
 @dataclass(frozen=True)
@@ -72,24 +85,18 @@ class PlanResult:
         return out
 
 
+Applied = Callable[[int, int, str, str, int], None]
+
+
 @dataclass
 class ApplyReport:
     applied: list[tuple[str, str, int]] = field(default_factory=list)  # zone, target, changes
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-
-
-class PlanFailure(ProviderError):
-    """Planning or applying failed at one target for one zone."""
-
-    def __init__(self, message: str, zone: str, target: str) -> None:
-        super().__init__(message)
-        self.zone = zone
-        self.target = target
 
 
 # Providers whose planning is CPU-bound here (files, AXFR on a near server): threads only add
 # overhead under the GIL (measured: bench/run.py). Remote HTTP APIs wait on latency instead.
-LOCAL_CLASSES = ("pmgdns.local.", "octodns_bind.", "octodns.provider.yaml.")
+LOCAL_CLASSES = ("pmgdns.local.", "pmgdns.providers.local.", "pmgdns.providers.rfc2136.",
+                 "octodns_bind.", "octodns.provider.yaml.")
 REMOTE_PARALLEL = 4
 
 
@@ -109,20 +116,23 @@ def select_domains(site: Site, patterns: Sequence[str]) -> list[str]:
         p = pat.lower().rstrip(".")
         hits = [d for d in site.domains if fnmatch.fnmatchcase(d, p)]
         if not hits:
-            raise SpecError(site.file, "domains", f"`{pat}` matches no domain of the spec; "
-                                                  "check the name or the glob")
+            from .checker import shown
+
+            raise SpecError(site.file, "domains", f"`{shown(pat)}` matches no domain of the "
+                                                  "spec; check the name or the glob")
         chosen.extend(h for h in hits if h not in chosen)
     return chosen
 
 
-def _value_texts(record: Any) -> tuple[str, ...]:
+def value_texts(record: Any) -> tuple[str, ...]:
+    """A record's values as DNS answers them (TXT unescaped and unsplit, MX `10 host.`)."""
     values = record.values if hasattr(record, "values") else [record.value]
     out = []
     for v in values:
         if hasattr(v, "to_raw_text"):
-            out.append(v.to_raw_text())
-        elif hasattr(v, "rdata_text"):
-            out.append(v.rdata_text)
+            out.append(str(v.to_raw_text()))
+        elif hasattr(v, "to_rdata_text"):
+            out.append(str(v.to_rdata_text()))
         else:
             out.append(str(v))
     return tuple(out)
@@ -134,8 +144,8 @@ def _change(zone: str, target: str, change: Any) -> Change:
     record = new if new is not None else old
     return Change(
         zone=zone, target=target, action=kind, name=record.fqdn, type=record._type,
-        ttl=record.ttl, values=_value_texts(new) if new is not None else (),
-        previous=_value_texts(old) if old is not None else (),
+        ttl=record.ttl, values=value_texts(new) if new is not None else (),
+        previous=value_texts(old) if old is not None else (),
         previous_ttl=old.ttl if old is not None else None,
     )
 
@@ -145,16 +155,6 @@ def octodns_checksum(plans: Iterable[tuple[Any, Any]]) -> str:
     An empty plan has the checksum of an empty list."""
     data = [plan.data for _, plan in plans]
     return hashlib.sha256(json.dumps(data).encode("utf-8")).hexdigest()
-
-
-class _Capture:
-    """An octoDNS plan output that keeps the plans instead of printing them."""
-
-    def __init__(self) -> None:
-        self.plans: list[tuple[Any, Any]] = []
-
-    def run(self, log: Any, plans: list[tuple[Any, Any]], *args: Any, **kwargs: Any) -> None:
-        self.plans = list(plans)
 
 
 class Engine:
@@ -190,6 +190,7 @@ class Engine:
                         f"not set; export {m.group(1)} (e.g. from your CI's secrets) and run again")
 
     def manager(self) -> Any:
+        """octoDNS's Manager for the chosen domains: providers, processor and validators."""
         if self._manager is None:
             self.check_environment()
             from octodns.manager import Manager
@@ -211,13 +212,11 @@ class Engine:
                     ) from None
             finally:
                 os.unlink(path)
-            for provider in self._manager.providers.values():
-                _annotate(provider, self.redactor, self._zone_planned)
         return self._manager
 
     # -- plan ---------------------------------------------------------------------------------
 
-    def _zone_planned(self) -> None:
+    def _tick(self) -> None:
         if self.progress is None:
             return
         total = sum(len(self.site.domains[d].targets) for d in self.domains)
@@ -226,19 +225,54 @@ class Engine:
             done = self._planned
         self.progress(min(done, total), total)
 
-    def plan(self) -> PlanResult:
-        manager = self.manager()
-        self._planned = 0
-        capture = _Capture()
-        manager.plan_outputs = {"pmgdns": capture}
+    def _plan_zone(self, manager: Any, source: SiteSource, domain: str) -> list[tuple[Any, Any]]:
+        """Plan one zone at each of its targets, as octoDNS's Manager does."""
+        zone_name = self.site.domains[domain].zone
+        processors = [manager.processors[renderlib.PROCESSOR_ID]]
         try:
-            manager.sync(eligible_zones=[f"{d}." for d in self.domains], dry_run=True,
-                         force=True)
+            zone = manager.get_zone(zone_name)
+            source.populate(zone)
+            for processor in processors:
+                zone = processor.process_source_zone(zone, sources=[source])
+            zone.validate()
         except PmgdnsError:
             raise
         except Exception as exc:
-            raise _translate(exc, self.redactor) from None
-        return self._result(capture.plans)
+            raise SpecError(self.site.file, f"domains.{domain}",
+                            "the records fail octoDNS's validation: "
+                            f"{self.redactor(' '.join(str(exc).split()))}") from None
+        out = []
+        for target_id in self.site.domains[domain].targets:
+            target = manager.providers[target_id]
+            try:
+                plan = target.plan(zone, processors=processors)
+                for processor in processors:
+                    plan = processor.process_plan(plan, sources=[source], target=target)
+            except PmgdnsError:
+                raise
+            except Exception as exc:
+                raise _translate(exc, self.redactor, zone_name, target_id) from None
+            self._tick()
+            if plan:
+                out.append((target, plan))
+        return out
+
+    def plan(self) -> PlanResult:
+        manager = self.manager()
+        self._planned = 0
+        source = SiteSource(SOURCE_ID, {
+            self.site.domains[d].zone: domain_records(self.site, self.site.domains[d])
+            for d in self.domains})
+        if self.parallel > 1 and len(self.domains) > 1:
+            with ThreadPoolExecutor(max_workers=self.parallel) as pool:
+                futures = [pool.submit(self._plan_zone, manager, source, d) for d in self.domains]
+                per_zone = [f.result() for f in futures]
+        else:
+            per_zone = [self._plan_zone(manager, source, d) for d in self.domains]
+        plans = [p for zone_plans in per_zone for p in zone_plans]
+        # children zones first, as octoDNS's Manager orders them
+        plans.sort(key=lambda p: len(p[1].desired.name), reverse=True)
+        return self._result(plans)
 
     def _result(self, plans: list[tuple[Any, Any]]) -> PlanResult:
         from octodns.provider.plan import UnsafePlan
@@ -258,8 +292,9 @@ class Engine:
     # -- apply --------------------------------------------------------------------------------
 
     def apply(self, result: PlanResult, force: bool = False,
-              progress: Callable[[str, str, int], None] | None = None) -> ApplyReport:
-        """Apply `result`'s octoDNS plans, one (zone, target) at a time."""
+              progress: Applied | None = None) -> ApplyReport:
+        """Apply `result`'s octoDNS plans, one (zone, target) at a time; after each,
+        `progress(done, total, zone, target, changes)`."""
         if result.unsafe and not force:
             raise UnsafePlanError(
                 "octoDNS's safety check refuses this plan: " + "; ".join(result.unsafe)
@@ -271,39 +306,36 @@ class Engine:
             zone = plan.desired.name
             try:
                 count = target.apply(plan)
+            except KeyboardInterrupt:
+                raise Interrupted(
+                    f"interrupted while applying {zone} at {target.id}, which may be partly "
+                    f"applied. Applied before: {_listing(report.applied)}. Not applied: "
+                    f"{_pairs(pending[1:])}. Run apply again; it converges.") from None
             except Exception as exc:
-                done = ", ".join(f"{z} at {t}" for z, t, _ in report.applied) or "nothing"
-                not_applied = ", ".join(f"{z} at {t}" for z, t in pending)
                 msg = _translate(exc, self.redactor, zone, target.id)
                 raise PlanFailure(
-                    f"{msg} Applied before the failure: {done}. Not applied: {not_applied}. "
-                    "Fix the cause and run apply again; it converges.", zone, target.id) from None
+                    f"{msg} Applied before the failure: {_listing(report.applied)}. Not "
+                    f"applied: {_pairs(pending)}. Fix the cause and run apply again; it "
+                    "converges.", zone, target.id) from None
             pending.pop(0)
             report.applied.append((zone, target.id, count or len(plan.changes)))
             if progress:
-                progress(zone, target.id, len(plan.changes))
+                try:
+                    progress(len(report.applied), len(result.octodns_plans), zone, target.id,
+                             len(plan.changes))
+                except KeyboardInterrupt:
+                    raise Interrupted(
+                        f"interrupted. Applied: {_listing(report.applied)}. Not applied: "
+                        f"{_pairs(pending)}. Run apply again; it converges.") from None
         return report
 
 
-def _annotate(provider: Any, redactor: Redactor, done: Callable[[], None]) -> None:
-    """Make a provider's `plan` say which zone and target failed, and count finished plans."""
-    original = provider.plan
+def _listing(applied: list[tuple[str, str, int]]) -> str:
+    return ", ".join(f"{z} at {t}" for z, t, _ in applied) or "nothing"
 
-    def plan(desired: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            result = original(desired, *args, **kwargs)
-            done()
-            return result
-        except TypeError as exc:
-            if "keyword argument" in str(exc):  # octoDNS's own fallbacks look at these
-                raise
-            raise _translate(exc, redactor, desired.name, provider.id) from None
-        except PmgdnsError:
-            raise
-        except Exception as exc:
-            raise _translate(exc, redactor, desired.name, provider.id) from None
 
-    provider.plan = plan
+def _pairs(pairs: list[tuple[str, str]]) -> str:
+    return ", ".join(f"{z} at {t}" for z, t in pairs) or "nothing"
 
 
 def _translate(exc: BaseException, redactor: Redactor, zone: str | None = None,
@@ -382,4 +414,4 @@ def _hint(exc: BaseException) -> str:
     return ""
 
 
-__all__ = ["ApplyReport", "Change", "Engine", "PlanResult", "select_domains"]
+__all__ = ["Applied", "ApplyReport", "Change", "Engine", "PlanResult", "select_domains"]

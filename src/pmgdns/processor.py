@@ -3,97 +3,76 @@
 Referenced from `build/octodns.yaml`, so `octodns-sync` with that file behaves as `pmgdns plan`.
 
 octoDNS plans whole (name, type) sets and deletes whatever the source lacks. Before it compares,
-this processor rebuilds the desired zone from the existing one:
+this processor asks every record family which slots it claims in the zone (`Family.claims`):
+a whole (name, type) set, or the TXT values of its kinds. Then it rebuilds the desired zone:
 
-- every foreign (name, type) set is copied from the target into `desired` unchanged, so it is
-  never created, changed or deleted, and octoDNS's safety thresholds count the whole zone;
-- a TXT set pmgdns publishes to is merged: the existing values of other kinds stay byte for byte,
-  the values of pmgdns's kind (`v=spf1`, `v=DMARC1`, `v=DKIM1`) are replaced by the desired ones,
-  so a name ends with exactly one `v=spf1` value;
-- MX at the domain and A/AAAA at the gateway are owned whole: the desired set replaces them;
-- a CNAME at a name pmgdns publishes is a conflict (ProcessorException names it);
-- explicit deletions (`absent: true`, `dkim.retired_selectors`) remove only pmgdns's values.
+- every existing set nobody claims is foreign: copied into `desired` unchanged, so it is never
+  created, changed or deleted, and octoDNS's safety thresholds count the whole zone;
+- in a claimed TXT set, the existing values of other kinds stay byte for byte and the values of
+  the claimed kinds are replaced by the desired ones (none, when nothing is desired there);
+- a set claimed whole is replaced by the desired one, or deleted when nothing is desired;
+- a CNAME at a name pmgdns publishes is a conflict (`OwnershipConflict` names it);
+- a desired record no family claims is a pmgdns bug, reported as such.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from octodns.processor.base import BaseProcessor, ProcessorException
 from octodns.zone import Zone
 
-from .records import DKIM_KIND, DMARC_KIND, SPF_KIND, relative, txt_kind
-
-Slot = tuple[str, str]  # (relative name, type)
+from .families import FAMILIES
+from .families.base import Claim, Slot, ZoneContext
 
 
 class OwnershipConflict(ProcessorException):
     """A foreign record stands where pmgdns must publish (a CNAME)."""
 
 
-def _kind(value: Any) -> str | None:
-    return txt_kind(str(value).replace("\\;", ";"))
+def raw_text(value: Any) -> str:
+    """A record value as DNS answers it (TXT unescaped)."""
+    to_raw = getattr(value, "to_raw_text", None)
+    return str(to_raw()) if to_raw is not None else str(value)
 
 
-class OwnershipProcessor(BaseProcessor):
+class OwnershipProcessor(BaseProcessor):  # type: ignore[misc]
     """Restrict octoDNS to the slots pmgdns owns (see the module docstring).
 
-    Options (all written by `pmgdns render`):
-      gateway: the gateway's FQDN (trailing dot)
-      selector: the current DKIM selector
-      retired_selectors: selectors whose `v=DKIM1` values are removed from every zone
-      absent_zones: zones (trailing dot) whose pmgdns records are removed
-      absent_reports: {absent zone: [domains]} whose `_report._dmarc` authorisations pmgdns
-        published in that zone and now removes
+    Options (written by `pmgdns render`): `absent_zones` (zones, trailing dot, whose pmgdns
+    records are removed) and `families` ({family name: its ownership options}).
     """
 
-    def __init__(self, id: str, gateway: str, selector: str,
-                 retired_selectors: Iterable[str] = (), absent_zones: Iterable[str] = (),
-                 absent_reports: dict[str, list[str]] | None = None, **kwargs: Any) -> None:
+    def __init__(self, id: str, absent_zones: Iterable[str] = (),
+                 families: Mapping[str, Mapping[str, Any]] | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(id, **kwargs)
-        self.gateway = gateway if gateway.endswith(".") else f"{gateway}."
-        self.selector = selector
-        self.retired_selectors = tuple(retired_selectors)
         self.absent_zones = frozenset(z if z.endswith(".") else f"{z}." for z in absent_zones)
-        self.absent_reports = {z if z.endswith(".") else f"{z}.": list(ds)
-                               for z, ds in (absent_reports or {}).items()}
+        options = families or {}
+        self.families = [(f, options.get(f.name, {})) for f in FAMILIES]
 
-    def _in_zone(self, fqdn: str, zone: str) -> bool:
-        return fqdn == zone or fqdn.endswith(f".{zone}")
-
-    def deletion_slots(self, zone: str, existing_names: Iterable[str]) -> dict[Slot, str | None]:
-        """Slots to empty of pmgdns's values when nothing is desired there: {slot: kind or None}."""
-        slots: dict[Slot, str | None] = {}
-        for sel in self.retired_selectors:
-            slots[(f"{sel}._domainkey", "TXT")] = DKIM_KIND
-        if zone in self.absent_zones:
-            slots.update({("", "MX"): None, ("", "TXT"): SPF_KIND, ("*", "TXT"): SPF_KIND,
-                          ("_dmarc", "TXT"): DMARC_KIND,
-                          (f"{self.selector}._domainkey", "TXT"): DKIM_KIND})
-            if self._in_zone(self.gateway, zone) and self.gateway != zone:
-                host = relative(self.gateway, zone)
-                slots.update({(host, "A"): None, (host, "AAAA"): None, (host, "TXT"): SPF_KIND})
-        # `_report._dmarc` authorisations: those for absent domains anywhere, and all that
-        # pmgdns published in a zone that is now absent
-        reporters = {z.rstrip(".") for z in self.absent_zones if z != zone}
-        reporters.update(self.absent_reports.get(zone, []))
-        for name in existing_names:
-            reporter, marker, rest = name.partition("._report._dmarc")
-            if marker and reporter in reporters and (not rest or rest.startswith(".")):
-                slots[(name, "TXT")] = DMARC_KIND
-        return slots
+    def claims(self, zone: str, desired: Iterable[Slot], names: Iterable[str]
+               ) -> dict[Slot, Claim]:
+        ctx = ZoneContext(zone, zone in self.absent_zones, frozenset(desired), frozenset(names))
+        out: dict[Slot, Claim] = {}
+        for family, options in self.families:
+            for slot, claim in family.claims(options, ctx).items():
+                out[slot] = out[slot].merge(claim) if slot in out else claim
+        return out
 
     def process_source_and_target_zones(self, desired: Zone, existing: Zone, target: Any,
                                         lenient: bool = False) -> tuple[Zone, Zone]:
         ours = {(r.name, r._type): r for r in desired.records}
-        kinds: dict[Slot, str | None] = {}
-        for slot, record in ours.items():
-            kinds[slot] = _kind(record.values[0]) if record._type == "TXT" else None
-        for slot, kind in self.deletion_slots(
-            desired.name, {r.name for r in existing.records}
-        ).items():
-            kinds.setdefault(slot, kind)
+        names = {r.name for r in existing.records} | {name for name, _ in ours}
+        claims = self.claims(desired.name, ours, names)
+        unclaimed = sorted(s for s in ours if s not in claims)
+        if unclaimed:
+            listed = ", ".join(f"{n or '@'} {t}" for n, t in unclaimed)
+            raise ProcessorException(
+                f"pmgdns publishes {listed} in "
+                f"{desired.name} but no record family claims it: this is a pmgdns bug, please "
+                "report it. Nothing was applied.")
 
         published = {name for name, _ in ours}
         for record in existing.records:
@@ -107,14 +86,14 @@ class OwnershipProcessor(BaseProcessor):
 
         for record in existing.records:
             slot = (record.name, record._type)
-            if slot not in kinds:
+            claim = claims.get(slot)
+            if claim is None:
                 # foreign: keep exactly as the target has it
                 desired.add_record(record.copy(zone=desired), replace=True, lenient=True)
                 continue
-            kind = kinds[slot]
-            if kind is None:
-                continue  # owned whole: the desired set (or its absence) wins
-            foreign = [v for v in record.values if _kind(v) != kind]
+            if claim.whole:
+                continue  # the desired set (or its absence) wins
+            foreign = [v for v in record.values if not claim.owns(raw_text(v))]
             if not foreign:
                 continue
             mine = ours.get(slot)

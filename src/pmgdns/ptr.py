@@ -6,8 +6,8 @@ import ipaddress
 import json
 from typing import Any
 
+from .model import Site
 from .records import HELO_SPF
-from .spec import Site
 
 
 def ptr_requests(site: Site) -> list[dict[str, str]]:

@@ -9,38 +9,34 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 from natsort import natsort_keygen
 
-from .records import RecordSpec, site_records
-from .spec import SOURCE_ID, Site, zone_of
+from .families import FAMILIES
+from .model import SOURCE_ID, RecordSpec, Site
+from .records import site_records
+from .source import record_data
 
 ZONES_DIR = "zones"
 BUILD_DIR = "build"
 CONFIG_FILE = os.path.join(BUILD_DIR, "octodns.yaml")
 PROCESSOR_ID = "pmgdns-ownership"
+# The classes a spec may name that pmgdns runs as its own subclasses (same options): see each
+# module's docstring for why.
+PROVIDER_CLASSES = {
+    "octodns_bind.Rfc2136Provider": "pmgdns.providers.rfc2136.Rfc2136Provider",
+    "pmgdns.local.LocalZoneFileProvider": "pmgdns.providers.local.LocalZoneFileProvider",
+}
+# octoDNS's `mail` zone validator (best-practice set, on by default in octoDNS 2) wants two MX;
+# a single-gateway site has one, which is what PMG's docs describe for one node.
+MAIL_VALIDATOR = {"class": "octodns.zone.MailZoneValidator", "min_mx": 1,
+                  "sets": ["best-practice"]}
 HEADER = "# Rendered by pmgdns from {spec}; do not edit: change the spec and run `pmgdns render`.\n"
 MARKER = "# Rendered by pmgdns"
-
-
-def _record_data(r: RecordSpec) -> dict[str, Any]:
-    data: dict[str, Any] = {"type": r.type, "ttl": r.ttl}
-    if r.type == "MX":
-        values: list[Any] = []
-        for v in r.values:
-            pref, exchange = v.split(" ", 1)
-            values.append({"exchange": exchange, "preference": int(pref)})
-    else:
-        values = list(r.values)
-    if len(values) == 1:
-        data["value"] = values[0]
-    else:
-        data["values"] = values
-    return data
 
 
 _Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml when available
@@ -65,7 +61,7 @@ def zone_yaml(records: Iterable[RecordSpec], spec_file: str) -> str:
     """The octoDNS YamlProvider file of one zone (`escaped_semicolons: false`, sorted keys)."""
     by_name: dict[str, list[dict[str, Any]]] = {}
     for r in sorted(records):
-        by_name.setdefault(r.name, []).append(_record_data(r))
+        by_name.setdefault(r.name, []).append(record_data(r))
     data = {name: (rs[0] if len(rs) == 1 else rs) for name, rs in by_name.items()}
     body = dump_yaml(_ordered(data)) if data else "{}\n"
     return f"{HEADER.format(spec=spec_file)}---\n{body}"
@@ -90,39 +86,33 @@ def octodns_config(site: Site, zones_dir: str = ZONES_DIR,
     }
     for name, conf in site.providers.items():
         if domains is None or name in used:
-            providers[name] = dict(conf)
+            providers[name] = provider_config(conf)
     return {
         "manager": {
             "processors": [PROCESSOR_ID],
             "validators": {"enabled": ["legacy", "strict"]},
         },
+        "validators": {"mail": dict(MAIL_VALIDATOR)},
         "providers": providers,
-        "processors": {
-            PROCESSOR_ID: {
-                "class": "pmgdns.processor.OwnershipProcessor",
-                "gateway": site.gateway.fqdn,
-                "selector": site.dkim.selector,
-                "retired_selectors": list(site.dkim.retired_selectors),
-                "absent_zones": [d.zone for d in site.domains.values() if d.absent],
-                "absent_reports": absent_reports(site),
-            }
-        },
+        "processors": {PROCESSOR_ID: processor_config(site)},
         "zones": {d.zone: {"sources": [SOURCE_ID], "targets": list(d.targets)} for d in chosen},
     }
 
 
-def absent_reports(site: Site) -> dict[str, list[str]]:
-    """For each absent zone, the spec's domains whose DMARC reports go there: pmgdns published
-    their `_report._dmarc` authorisations in it and removes them with the zone's other records."""
-    out: dict[str, list[str]] = {}
-    for d in site.domains.values():
-        for rd in d.dmarc.report_domains():
-            zone = zone_of(rd, site.domains)
-            if zone and zone != d.name and site.domains[zone].absent:
-                names = out.setdefault(site.domains[zone].zone, [])
-                if d.name not in names:
-                    names.append(d.name)
+def provider_config(conf: dict[str, Any]) -> dict[str, Any]:
+    """A provider's octoDNS configuration, with the class pmgdns runs in its place."""
+    out = dict(conf)
+    out["class"] = PROVIDER_CLASSES.get(str(conf["class"]), conf["class"])
     return out
+
+
+def processor_config(site: Site) -> dict[str, Any]:
+    """The ownership processor's options: the absent zones, and each family's options."""
+    return {
+        "class": "pmgdns.processor.OwnershipProcessor",
+        "absent_zones": [d.zone for d in site.domains.values() if d.absent],
+        "families": {f.name: f.ownership_options(site) for f in FAMILIES},
+    }
 
 
 def config_yaml(config: dict[str, Any]) -> str:
@@ -136,6 +126,7 @@ class Rendering:
 
     zone_files: dict[str, str]
     config_text: str
+    other_files: dict[str, str] = field(default_factory=dict)  # e.g. MTA-STS policies in build/
 
     def stale_zone_files(self, zones_dir: str = ZONES_DIR) -> list[str]:
         """Zone files that differ, are missing, or were rendered earlier for a zone now gone."""
@@ -169,7 +160,10 @@ def render(site: Site, zones_dir: str = ZONES_DIR) -> Rendering:
         zone_file_path(zone, zones_dir): zone_yaml(recs, site.file)
         for zone, recs in site_records(site).items()
     }
-    return Rendering(files, config_yaml(octodns_config(site, zones_dir)))
+    extra: dict[str, str] = {}
+    for family in FAMILIES:
+        extra.update(family.files(site))
+    return Rendering(files, config_yaml(octodns_config(site, zones_dir)), extra)
 
 
 def write_text(path: str, text: str) -> bool:
@@ -193,6 +187,8 @@ def write(rendering: Rendering, zones_dir: str = ZONES_DIR,
         os.unlink(path)
         changed.append(path)
     write_text(config_file, rendering.config_text)
+    for path, text in rendering.other_files.items():
+        write_text(path, text)
     return sorted(changed)
 
 
@@ -201,7 +197,8 @@ def write(rendering: Rendering, zones_dir: str = ZONES_DIR,
 def _fingerprint(site: Site, zones_dir: str, config_file: str) -> str:
     from . import __version__
 
-    parts = [__version__, site.file, site.digest, site.dkim.key.p, zones_dir, config_file]
+    parts = [__version__, site.file, site.digest, zones_dir, config_file,
+             *(key.p for _, key in site.dkim.published())]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 

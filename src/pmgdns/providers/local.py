@@ -4,25 +4,33 @@ octodns-bind's ZoneFileProvider rewrites whole files from the plan's changes and
 assumes the file is empty. This provider reads the file in target mode too, and applies the plan's
 changes to the records already in it (keeping SOA, NS and anything else someone put there), bumps
 the SOA serial, and writes the file atomically. `named-checkzone` accepts what it writes.
+A zone file is read as data only: `$INCLUDE` is refused, and so is anything but a regular file
+of a sane size.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from datetime import UTC, datetime
 from typing import Any
 
+import dns.exception
 import dns.name
 import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.zone
 from octodns.record import Delete
-from octodns_bind import ZoneFileProvider
+from octodns_bind import ZoneFileProvider, ZoneFileSourceLoadFailure
+
+from .bind import populate_from, rdatas_of
+
+MAX_ZONE_FILE = 256 * 1024 * 1024  # bytes; a zone file larger than this is refused
 
 
-class LocalZoneFileProvider(ZoneFileProvider):
+class LocalZoneFileProvider(ZoneFileProvider):  # type: ignore[misc]
     """Zone files `DIRECTORY/ZONE.zone` that keep what they hold across applies.
 
     Options: `directory` (default ./build/zones), `file_extension` (default .zone),
@@ -41,23 +49,36 @@ class LocalZoneFileProvider(ZoneFileProvider):
     def _path(self, zone_name: str) -> str:
         return os.path.join(self.directory, f"{zone_name[:-1]}{self.file_extension}")
 
-    def list_zones(self) -> list[str]:  # type: ignore[override]
+    def list_zones(self) -> list[str]:
         if not os.path.isdir(self.directory):
             return []
         return list(super().list_zones())
 
-    def _load_zone_file(self, zone_name: str, target: bool) -> dns.zone.Zone | None:
-        if not os.path.exists(self._path(zone_name)):
+    def _load(self, zone_name: str) -> dns.zone.Zone | None:
+        path = self._path(zone_name)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
             return None
-        return super()._load_zone_file(zone_name, False)  # type: ignore[no-any-return]
+        if not stat.S_ISREG(st.st_mode):
+            raise ZoneFileSourceLoadFailure(f"{path} is not a regular file")
+        if st.st_size > MAX_ZONE_FILE:
+            raise ZoneFileSourceLoadFailure(f"{path} is larger than {MAX_ZONE_FILE} bytes")
+        try:
+            return dns.zone.from_file(path, zone_name, relativize=False, check_origin=False,
+                                      allow_include=False)
+        except (dns.exception.DNSException, UnicodeDecodeError, ValueError) as exc:
+            raise ZoneFileSourceLoadFailure(f"{path}: {exc}") from None
 
     def zone_exists(self, zone: Any, target: bool = False) -> bool:
         return os.path.exists(self._path(zone.name))
 
-    def zone_records(self, zone: Any, target: bool) -> list[Any]:
-        # never cache: a plan after an apply in the same process must read the new file
-        self._zone_records.pop(zone.name, None)
-        return super().zone_records(zone, target)  # type: ignore[no-any-return]
+    def populate(self, zone: Any, target: bool = False, lenient: bool = False) -> bool:
+        # read the file in target mode too (octodns-bind assumes an empty zone there), and always
+        # afresh: a plan after an apply in the same process must see the new file
+        found = populate_from(zone, self._load(zone.name), self.SUPPORTS, lenient)
+        self.log.info("populate:   found %s records", found)
+        return self.zone_exists(zone, target)
 
     def _new_zone(self, name: str) -> dns.zone.Zone:
         origin = dns.name.from_text(name)
@@ -76,19 +97,17 @@ class LocalZoneFileProvider(ZoneFileProvider):
     def _apply(self, plan: Any) -> bool:
         name = plan.desired.name
         os.makedirs(self.directory, exist_ok=True)
-        z = self._load_zone_file(name, True) or self._new_zone(name)
+        z = self._load(name) or self._new_zone(name)
         for change in plan.changes:
             record = change.record
-            fqdn, ttl, _type, rdatas = record.rrs
-            owner = dns.name.from_text(fqdn)
-            rdtype = dns.rdatatype.from_text(_type)
+            owner = dns.name.from_text(record.fqdn)
+            rdtype = dns.rdatatype.from_text(record._type)
             z.delete_rdataset(owner, rdtype)
             if isinstance(change, Delete):
                 continue
             rdataset = z.find_rdataset(owner, rdtype, create=True)
-            for text in rdatas:
-                rdataset.add(dns.rdata.from_text(dns.rdataclass.IN, rdtype, text,
-                                                 origin=dns.name.root, relativize=False), ttl)
+            for rdata in rdatas_of(record):
+                rdataset.add(rdata, record.ttl)
         self._bump_serial(z)
         path = self._path(name)
         fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
@@ -100,7 +119,6 @@ class LocalZoneFileProvider(ZoneFileProvider):
         except BaseException:
             os.unlink(tmp)
             raise
-        self._zone_records.pop(name, None)
         self.log.debug("_apply: zone=%s, num_changes=%d", name, len(plan.changes))
         return True
 

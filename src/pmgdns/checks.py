@@ -1,0 +1,116 @@
+"""What the record families' `verify` checks are made of: a `Check` result, and a `Probe` that
+asks the DNS (one resolver, answers turned into plain values)."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+import dns.exception
+import dns.resolver
+
+from .errors import UsageError
+from .model import Site
+
+OK, WARN, FAIL = "OK", "WARN", "FAIL"
+APPLY = "run `pmgdns apply`"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One verify result. `subject` is a domain or a gateway node (FQDN); `family` the record
+    family that checked; `observed`/`expected` what the DNS answered and what the spec wants."""
+
+    subject: str
+    family: str
+    check: str
+    status: str
+    message: str
+    fix: str = ""
+    observed: str = ""
+    expected: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {"subject": self.subject, "family": self.family, "check": self.check,
+                "status": self.status, "message": self.message, "fix": self.fix,
+                "observed": self.observed, "expected": self.expected}
+
+
+def make_resolver(nameserver: str | None, timeout: float = 5.0) -> dns.resolver.Resolver:
+    """The system's resolver, or one that asks only HOST[:PORT] (IPv6 as [addr]:port)."""
+    if nameserver is None:
+        resolver = dns.resolver.Resolver()
+    else:
+        host, port = split_hostport(nameserver)
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers = [host]
+        resolver.port = port
+    resolver.lifetime = timeout
+    resolver.timeout = timeout
+    return resolver
+
+
+def split_hostport(text: str) -> tuple[str, int]:
+    host, port_text = text, "53"
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest.startswith(":"):
+            port_text = rest[1:]
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    try:
+        ipaddress.ip_address(host)
+        port = int(port_text)
+    except ValueError:
+        raise UsageError(f"--nameserver {text}: give an IP address, optionally with :PORT "
+                         "(e.g. 127.0.0.1:5353 or [::1]:53)") from None
+    if not 0 < port < 65536:
+        raise UsageError(f"--nameserver {text}: the port must be 1-65535")
+    return host, port
+
+
+@dataclass
+class Probe:
+    """The DNS as verify sees it, and the spec it checks against."""
+
+    site: Site
+    resolver: dns.resolver.Resolver
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def rrset(self, name: str, rtype: str) -> list[Any]:
+        try:
+            answer = self.resolver.resolve(name, rtype, raise_on_no_answer=False)
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoNameservers):
+            return []
+        rrset = answer.rrset
+        if rrset is None:
+            return []
+        # a CNAME chain answers for another name; callers that care check CNAME themselves
+        return list(rrset)
+
+    def txt(self, name: str) -> list[str]:
+        return sorted(b"".join(r.strings).decode("utf-8", "replace")
+                      for r in self.rrset(name, "TXT"))
+
+    def addresses(self, name: str) -> set[str]:
+        return {r.address for t in ("A", "AAAA") for r in self.rrset(name, t)}
+
+    def cname(self, name: str) -> str | None:
+        try:
+            answer = self.resolver.resolve(name, "CNAME", raise_on_no_answer=False)
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoNameservers):
+            return None
+        if answer.rrset is None:
+            return None
+        return str(answer.rrset[0].target)
+
+    def exists(self, name: str) -> bool:
+        """Does `name` exist at all (any record, or an empty non-terminal)?"""
+        try:
+            self.resolver.resolve(name, "TXT", raise_on_no_answer=False)
+        except dns.resolver.NXDOMAIN:
+            return False
+        except dns.exception.DNSException:
+            return True
+        return True

@@ -1,0 +1,31 @@
+"""The record families, one module each (see `base.py` for what a family declares).
+
+To add a family: write its module with a `Family` subclass and `FAMILY = ...`, add it to
+`FAMILIES` below, and give it tests. Spec, records, render, the processor, plan and verify
+loop over this list; nothing else needs to know the family.
+"""
+
+from __future__ import annotations
+
+from . import dkim, dmarc, dmarc_reports, gateway, mx, spf, wildcard_spf
+from .base import Family
+
+FAMILIES: tuple[Family, ...] = (
+    gateway.FAMILY,
+    mx.FAMILY,
+    spf.FAMILY,
+    wildcard_spf.FAMILY,
+    dmarc.FAMILY,
+    dkim.FAMILY,
+    dmarc_reports.FAMILY,
+)
+
+
+def by_name(name: str) -> Family:
+    for family in FAMILIES:
+        if family.name == name:
+            return family
+    raise KeyError(name)
+
+
+__all__ = ["FAMILIES", "Family", "by_name"]

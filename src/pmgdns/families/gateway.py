@@ -1,0 +1,217 @@
+"""The gateway nodes' own records (spec-v1 §2, §6.1): A, AAAA and the SPF of the HELO name
+`v=spf1 a -all` at each node, in the zone that contains it; the PTR request for the hoster.
+
+Keys: `gateway:` (one node). A and AAAA at a node are owned whole, its TXT shares the `v=spf1`
+value; `absent: true` on the node's zone removes them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..model import Domain, Gateway, RecordSpec, Site, in_zone, relative, zone_of
+from .base import SPF, WHOLE, Claim, Family, Path, Slot, ZoneContext, txt
+
+if TYPE_CHECKING:
+    from ..checker import Checker
+    from ..checks import Check, Probe
+
+HELO_SPF = "v=spf1 a -all"
+DOC_V4 = [ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")]
+DOC_V6 = [ipaddress.ip_network(n) for n in ("2001:db8::/32", "3fff::/20")]
+NODE_KEYS = ("hostname", "ipv4", "ipv6")
+
+
+@dataclass(frozen=True)
+class Gateways:
+    """`site.sections["gateway"]`: the nodes, and retired node names (no trailing dot)."""
+
+    nodes: tuple[Gateway, ...]
+    retired: tuple[str, ...] = ()
+
+
+def check_ip(c: Checker, value: Any, path: Path, version: int) -> str:
+    """A public IPv4/IPv6 address of a gateway; documentation addresses are a warning."""
+    text = c.string(value, path) if not isinstance(value, int) else str(value)
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError:
+        from ..checker import shown
+
+        raise c.fail(path, f"`{shown(text)}` is not a valid IPv{version} address") from None
+    if addr.version != version:
+        raise c.fail(path, f"`{text}` is an IPv{addr.version} address; this key takes "
+                           f"IPv{version}")
+    docs = DOC_V4 if version == 4 else DOC_V6
+    if any(addr in net for net in docs):
+        c.warn(path, f"{addr} is a documentation address: fine for an example, but the world "
+                     "cannot reach a gateway there")
+        return str(addr)
+    if not addr.is_global or addr.is_multicast or addr.is_reserved:
+        kind = ("loopback" if addr.is_loopback else "link-local" if addr.is_link_local
+                else "multicast" if addr.is_multicast else "unspecified" if addr.is_unspecified
+                else "private or reserved")
+        raise c.fail(path, f"{addr} is a {kind} address; give the gateway's public "
+                           f"IPv{version} address, the one the internet connects to on port 25")
+    return str(addr)
+
+
+def _node(c: Checker, value: Any, path: Path) -> Gateway:
+    from . import FAMILIES
+
+    extra = {k.name: k for f in FAMILIES for k in f.node_keys}
+    g = c.mapping(value, path, NODE_KEYS + tuple(extra))
+    for required in ("hostname", "ipv4"):
+        if required not in g:
+            raise c.fail((*path, required), "is missing")
+    hostname = c.hostname(g["hostname"], (*path, "hostname"))
+    ipv4 = check_ip(c, g["ipv4"], (*path, "ipv4"), 4)
+    ipv6 = check_ip(c, g["ipv6"], (*path, "ipv6"), 6) if g.get("ipv6") is not None else None
+    options: dict[str, Any] = {}
+    for name, key in extra.items():
+        value = key.parse(c, g[name], (*path, name), key.default) if name in g else key.default
+        options[name] = key.finish(c, (*path, name), value) if key.finish else value
+    return Gateway(hostname, ipv4, ipv6, options=options)
+
+
+def node_slots(node: str, zone: str) -> dict[Slot, Claim]:
+    """The slots of a node's own records, when the node lies in `zone` below its apex."""
+    if not in_zone(node, zone) or node == zone:
+        return {}
+    host = relative(node, zone)
+    return {(host, "A"): WHOLE, (host, "AAAA"): WHOLE, (host, "TXT"): txt(SPF)}
+
+
+class GatewayFamily(Family):
+    name = "gateway"
+    top_keys = ("gateway",)
+
+    def parse_top(self, c: Checker, top: Mapping[str, Any]) -> Gateways:
+        if "gateway" not in top:
+            raise c.fail(("gateway",), "is missing; every spec needs version, gateway, dkim "
+                                       "and domains")
+        return Gateways((_node(c, top["gateway"], ("gateway",)),))
+
+    def check_site(self, c: Checker, site: Site) -> None:
+        for domain in site.domains.values():
+            for node in site.gateways:
+                if domain.name == node.hostname:
+                    raise c.fail(domain.path, "is the gateway's own hostname; give the gateway "
+                                              f"a host name inside the domain, e.g. "
+                                              f"mx1.{domain.name}")
+
+    def records(self, site: Site, domain: Domain) -> Iterable[RecordSpec]:
+        z, ttl = domain.zone, domain.ttl
+        for node in site.gateways:
+            if site.node_zone(node) != domain.name:
+                continue
+            host = relative(node.hostname, z)
+            yield RecordSpec(z, host, "A", ttl, (node.ipv4,))
+            if node.ipv6:
+                yield RecordSpec(z, host, "AAAA", ttl, (node.ipv6,))
+            yield RecordSpec(z, host, "TXT", ttl, (HELO_SPF,))
+
+    def notes(self, site: Site) -> list[str]:
+        out = []
+        for node in site.gateways:
+            note = node_note(site, node)
+            if note:
+                out.append(note)
+        return out
+
+    def manual(self, site: Site) -> list[dict[str, str]]:
+        return [{"kind": "ptr", "address": str(ipaddress.ip_address(a)), "name": node.fqdn}
+                for node in site.gateways for a in node.addresses]
+
+    def ownership_options(self, site: Site) -> dict[str, Any]:
+        return {"nodes": [n.fqdn for n in site.gateways],
+                "retired": [f"{r}." for r in site.retired_gateways]}
+
+    def claims(self, options: Mapping[str, Any], ctx: ZoneContext) -> dict[Slot, Claim]:
+        out: dict[Slot, Claim] = {}
+        for node in options.get("nodes", []):
+            out.update(ctx.claim_desired(node_slots(node, ctx.zone)))
+        for node in options.get("retired", []):
+            out.update(node_slots(node, ctx.zone))
+        return out
+
+    def node_checks(self, probe: Probe, node: Gateway) -> list[Check]:
+        from ..checks import APPLY, FAIL, OK, WARN, Check
+        from .spf import spf_checks
+
+        g = node.fqdn
+        out: list[Check] = []
+        cname = probe.cname(g)
+        if cname:
+            return [Check(g, self.name, "gateway", FAIL,
+                          f"{g} is a CNAME to {cname}; MX targets must not be CNAMEs "
+                          "(RFC 2181 §10.3)", "replace the CNAME by A/AAAA records",
+                          observed=f"CNAME {cname}")]
+        managed = probe.site.node_zone(node) is not None
+        fix = APPLY if managed else "publish it where the gateway's zone is hosted"
+        for rtype, want in (("A", node.ipv4), ("AAAA", node.ipv6)):
+            have = {r.address for r in probe.rrset(g, rtype)}
+            got = ", ".join(sorted(have)) or "nothing"
+            if want is None:
+                if have:
+                    out.append(Check(g, self.name, rtype, WARN,
+                                     f"{g} has {rtype} {got} but the spec gives no IPv6 address",
+                                     "add the node's ipv6 to the spec, or remove the record",
+                                     observed=got))
+                continue
+            if have == {want}:
+                out.append(Check(g, self.name, rtype, OK, f"{g} {rtype} {want}",
+                                 observed=want, expected=want))
+            else:
+                out.append(Check(g, self.name, rtype, FAIL,
+                                 f"{g} {rtype} is {got}, the spec says {want}", fix,
+                                 observed=got, expected=want))
+        out += spf_checks(probe, g, self.name, g, HELO_SPF if managed else None,
+                          "gateway SPF", [node])
+        for address in node.addresses:
+            out.append(ptr_check(probe, node, address))
+        return out
+
+
+def ptr_check(probe: Probe, node: Gateway, address: str) -> Check:
+    import dns.reversename
+
+    from ..checks import APPLY, FAIL, OK, Check
+
+    g = node.fqdn
+    reverse = dns.reversename.from_address(address).to_text()
+    names = [str(r.target) for r in probe.rrset(reverse, "PTR")]
+    hint = "send the hoster the request from `pmgdns ptr-ticket`"
+    if not names:
+        return Check(g, "ptr", "PTR", FAIL, f"{address} has no PTR record ({reverse})", hint,
+                     observed="nothing", expected=g)
+    if [n.lower() for n in names] != [g.lower()]:
+        return Check(g, "ptr", "PTR", FAIL,
+                     f"the PTR of {address} is {', '.join(names)}, not {g}", hint,
+                     observed=", ".join(names), expected=g)
+    if address not in probe.addresses(g):
+        return Check(g, "ptr", "PTR", FAIL,
+                     f"{address} -> {g}, but {g} does not resolve back to {address} "
+                     "(forward-confirmed reverse DNS fails)", APPLY, observed=g, expected=g)
+    return Check(g, "ptr", "PTR", OK, f"{address} -> {g} -> {address} (forward-confirmed)",
+                 observed=g, expected=g)
+
+
+def node_note(site: Site, node: Gateway) -> str | None:
+    """Why a node's own records are not published, when they are not."""
+    zone = zone_of(node.hostname, site.domains)
+    g = node.hostname
+    if zone is None:
+        return (f"{g} lies in none of the spec's domains, so its A/AAAA and its SPF "
+                f"`{HELO_SPF}` are not published by pmgdns: publish them where that zone is "
+                "hosted")
+    if site.domains[zone].absent:
+        return (f"{g} lies in {zone}, which is absent, so its A/AAAA and SPF are removed "
+                "there: the gateway will not resolve")
+    return None
+
+
+FAMILY = GatewayFamily()

@@ -1,0 +1,66 @@
+"""What pmgdns's BIND-style providers share: reading a dnspython zone into octoDNS records, and
+turning octoDNS records into dnspython rdatas, without octoDNS's deprecated `Rr`/`rrs` API.
+
+TXT values never pass through presentation-format text on the way out: each value is encoded
+as UTF-8 and cut into 255-byte character-strings, so a backslash, a quote or a `;` in a value
+(pmgdns's or a foreign one at the target) is published as the very bytes it is, and nothing can
+loop (octoDNS's legacy chunking loops forever on a value ending in a backslash).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rdtypes.ANY.TXT
+import dns.zone
+from octodns.record import Record
+from octodns.record.rr import Rrset
+
+TXT_TYPES = ("TXT", "SPF")
+
+
+def rrsets_of(z: dns.zone.Zone, supported: set[str] | frozenset[str]) -> list[Rrset]:
+    """Every (name, type) set of a dnspython zone whose type octoDNS supports here."""
+    out = []
+    for name, rdataset in z.iterate_rdatasets():
+        rtype = dns.rdatatype.to_text(rdataset.rdtype)
+        if rtype in supported:
+            out.append(Rrset(name.to_text(), rtype, rdataset.ttl,
+                             [r.to_text() for r in rdataset]))
+    return out
+
+
+def populate_from(zone: Any, z: dns.zone.Zone | None, supported: set[str] | frozenset[str],
+                  lenient: bool) -> int:
+    """Add the records of `z` to the octoDNS `zone`; the number added."""
+    if z is None:
+        return 0
+    records = Record.from_rrsets(zone, rrsets_of(z, supported), lenient=lenient)
+    for record in records:
+        zone.add_record(record, lenient=lenient)
+    return len(records)
+
+
+def character_strings(text: str) -> list[bytes]:
+    """A TXT value (as DNS answers it) as the 255-byte character-strings of its RDATA."""
+    data = text.encode("utf-8")
+    return [data[i:i + 255] for i in range(0, len(data), 255)] or [b""]
+
+
+def rdatas_of(record: Any) -> list[dns.rdata.Rdata]:
+    """The dnspython rdatas of an octoDNS record."""
+    rdtype = dns.rdatatype.from_text(record._type)
+    values = record.values if hasattr(record, "values") else [record.value]
+    out: list[dns.rdata.Rdata] = []
+    for value in values:
+        if record._type in TXT_TYPES:
+            out.append(dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, rdtype,
+                                               character_strings(value.to_raw_text())))
+        else:
+            out.append(dns.rdata.from_text(dns.rdataclass.IN, rdtype, value.to_rdata_text(),
+                                           origin=dns.name.root, relativize=False))
+    return out
