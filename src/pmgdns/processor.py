@@ -27,7 +27,7 @@ from .families import FAMILIES
 from .families.base import Claim, Slot, ZoneContext
 
 
-class OwnershipConflict(ProcessorException):
+class OwnershipConflict(ProcessorException):  # type: ignore[misc]
     """A foreign record stands where pmgdns must publish (a CNAME)."""
 
 

@@ -129,5 +129,5 @@ class LocalZoneFileProvider(ZoneFileProvider):  # type: ignore[misc]
         today = int(datetime.now(UTC).strftime("%Y%m%d00"))
         serial = max(soa.serial + 1, today) % 4294967296
         ttl = rdataset.ttl
-        rdataset.clear()
+        rdataset.clear()  # type: ignore[no-untyped-call]
         rdataset.add(soa.replace(serial=serial), ttl)
