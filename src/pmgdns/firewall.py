@@ -160,6 +160,10 @@ def _network(value: object, path: Path, key: str,
         loose = ipaddress.ip_network(text, strict=False)
     except ValueError:
         raise fail(path, f"{value!r} is not an IP address or CIDR network; {example}") from None
+    if isinstance(loose, IPv6Network) and loose.network_address.scope_id is not None:
+        plain = str(loose.network_address).split("%", 1)[0]
+        raise fail(path, f"{value!r} has a zone index (the part after %), which a firewall "
+                         f"cannot match; write {plain}")
     host = ipaddress.ip_interface(text).ip
     if host != loose.network_address:  # host bits set: 10.0.0.5/24 is a host or a network
         if key == "dns_servers":
@@ -169,10 +173,6 @@ def _network(value: object, path: Path, key: str,
                          f"{host} for the single host")
     net = loose
     if isinstance(net, IPv6Network):
-        if net.network_address.scope_id is not None:
-            plain = str(net.network_address).split("%", 1)[0]
-            raise fail(path, f"{value!r} has a zone index (%{net.network_address.scope_id}), which "
-                             f"a firewall cannot match; write {plain}")
         mapped = net.network_address.ipv4_mapped
         if mapped is not None:
             raise fail(path, f"{value!r} is an IPv4-mapped IPv6 address, which never appears on "
@@ -564,8 +564,8 @@ def render_markdown(fw: Firewall, gateway: str) -> str:
         else:
             rows.append(("outbound", "ICMP echo-request (8), ICMPv6 echo-request (128)",
                          "gateway", "any", "optional: ping from the gateway to test reachability"))
-    for n, (way, protos, source, dest, why) in enumerate(rows, 1):
-        out.append(f"| {n} | {way} | {protos} | {source} | {dest} | {why} |")
+    for n, (verb, protos, source, dest, why) in enumerate(rows, 1):
+        out.append(f"| {n} | {verb} | {protos} | {source} | {dest} | {why} |")
     out += [
         "",
         "Outbound HTTP(S) cannot be limited by name at an address-based firewall; the hosts "
