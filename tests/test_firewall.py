@@ -84,7 +84,7 @@ def test_parse_valid_block_bare_addresses_become_host_networks() -> None:
     assert fw.dns_servers == (IPv4Network("1.1.1.1/32"), IPv4Network("8.8.8.8/32"),
                               IPv6Network("2606:4700:4700::1111/128"))
     with pytest.raises(dataclasses.FrozenInstanceError):
-        fw.mail_servers = ()  # type: ignore[misc]
+        fw.mail_servers = ()
 
 
 def test_parse_ipv6_only_lists() -> None:
@@ -554,7 +554,7 @@ def test_pve_file_holds_the_prerequisites_v4_and_v6() -> None:
     assert set(sets["dns_servers"]) == nets("1.1.1.1/32", "8.8.8.8/32",
                                              "2606:4700:4700::1111/128")
 
-    got = set()
+    got: set[tuple[str, str, int, tuple[str, str] | None]] = set()
     for r in fw["rules"]:
         assert r["action"] == "ACCEPT" and r["comment"], r
         if "dport" not in r:
@@ -621,3 +621,15 @@ def test_formats_table() -> None:
     for name, render in FORMATS.items():
         text = render(sample(), "mx1.example.com")
         assert text.endswith("\n") and "mx1.example.com" in text, name
+
+
+def test_nftables_included_from_a_flushing_nftables_conf(tmp_path: Path) -> None:
+    """The README's persistent set-up: Debian's /etc/nftables.conf flushes, then includes."""
+    rules = write(tmp_path, render_nftables(sample(), "mx1.example.com"))
+    conf = write(tmp_path, f'#!/usr/sbin/nft -f\nflush ruleset\ninclude "{rules}"\n',
+                 "nftables.conf")
+    done = run(NFT, "-c", "-f", str(conf))
+    assert done.returncode == 0, done.stderr
+    items = load_in_namespace(conf, conf)  # loading it twice (a service reload) also works
+    assert [t["name"] for t in of_kind(items, "table")] == ["pmgdns"]
+    assert len(of_kind(items, "rule")) == len(of_kind(load_in_namespace(rules), "rule"))

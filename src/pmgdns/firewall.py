@@ -42,10 +42,12 @@ _EMPTY = {
     ),
 }
 
-# Where each list opens a port (for the warnings).
+# What each source list opens, and what the prerequisites ask for (for the warnings).
 _OPENS = {
-    "mail_servers": "26/tcp, the port PMG treats as outgoing mail from your own servers,",
-    "admin_sources": "the web UI (8006/tcp)",
+    "mail_servers": ("26/tcp, the port PMG treats as outgoing mail from your own servers,",
+                     "26/tcp from your mail servers only: list their addresses"),
+    "admin_sources": ("the web UI (8006/tcp)",
+                      "restricted sources only: list the networks you administer from"),
 }
 
 # Warn when a source list holds a public network wider than this (see `_check_wide`).
@@ -194,13 +196,13 @@ def _check_wide(net: Network, item: object, path: Path, key: str,
     ranges (10.0.0.0/8, fc00::/7) are ordinary internal networks and pass silently.
     """
     family = f"IPv{net.version}"
+    opens, ask = _OPENS[key]
     if net.prefixlen == 0:
-        warn(path, f"{item!r} opens {_OPENS[key]} to the whole {family} internet; the "
-                   "prerequisites ask for restricted sources only: list the networks that need it")
+        warn(path, f"{item!r} opens {opens} to the whole {family} internet; the prerequisites "
+                   f"ask for {ask}")
     elif net.prefixlen < _WIDE_PREFIX[net.version] and not net.is_private:
-        warn(path, f"{item!r} opens {_OPENS[key]} to {net.num_addresses} public {family} "
-                   "addresses; the prerequisites ask for restricted sources only: list the "
-                   "networks that need it")
+        warn(path, f"{item!r} opens {opens} to {net.num_addresses} public {family} addresses; "
+                   f"the prerequisites ask for {ask}")
 
 
 def _kind(value: object) -> str:
