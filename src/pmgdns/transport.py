@@ -430,8 +430,8 @@ def _starttls(node: str, address: str, port: int, context: ssl.SSLContext,
         if not smtp.has_extn("starttls"):
             raise _Failed(Finding(
                 FAIL, "STARTTLS", f"no STARTTLS offered by {where}",
-                "enable TLS for incoming mail (PMG: Configuration → Mail Proxy → Options → Enable "
-                "TLS; Postfix: smtpd_tls_security_level = may) with a certificate for the node",
+                "enable TLS for incoming mail (PMG: Mail Proxy → TLS; plain Postfix: "
+                "smtpd_tls_security_level = may) with a certificate for the node's name",
                 observed="no STARTTLS in the EHLO reply", expected="STARTTLS"))
         try:
             smtp.starttls(context=context)
@@ -512,8 +512,9 @@ def _certificate_findings(node: str, leaf: bytes, chain_error: str | None, ca_fi
     else:
         out.append(Finding(
             FAIL, "certificate name", f"the certificate is for {shown}, not {node}",
-            f"get a certificate whose subjectAltName includes {node} (PMG: Configuration → "
-            "Certificates, the SMTP certificate; ACME can issue it)", observed=shown,
+            f"install an SMTP certificate whose subjectAltName includes {node} (PMG: "
+            "`pmgconfig acme cert order smtp` with that name among the ACME domains)",
+            observed=shown,
             expected=node))
     if chain_error is None:
         out.append(Finding(OK, "certificate chain", f"chains to a root in {_store(ca_file)}"))
@@ -555,7 +556,7 @@ def _tlsa_finding(leaf: bytes, spki: bytes, tlsa: Sequence[_Tlsa]) -> Finding:
 
 def _expiry_finding(not_before: datetime, not_after: datetime, now: datetime,
                     warn_days: int) -> Finding:
-    fix = "renew the certificate (PMG: Configuration → Certificates; ACME renews automatically)"
+    fix = "renew the SMTP certificate (PMG: `pmgconfig acme cert renew smtp`)"
     if now < not_before:
         return Finding(FAIL, "certificate expiry", f"not valid before {_when(not_before)}",
                        "check the clock of the gateway and of this machine, or reissue",
