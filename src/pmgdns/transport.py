@@ -344,6 +344,15 @@ class _Failed(Exception):
         self.finding = finding
 
 
+class _Greeting(Exception):
+    """The server answered the connection with something other than a 220 greeting."""
+
+    def __init__(self, first_bytes: bytes, code: int) -> None:
+        super().__init__(code)
+        self.first_bytes = first_bytes
+        self.code = code
+
+
 class _NodeSMTP(smtplib.SMTP):
     """An SMTP session with `node` whose TCP connection goes to `address`.
 
@@ -375,13 +384,6 @@ class _NodeSMTP(smtplib.SMTP):
         ip = sock.getsockname()[0]
         self.local_hostname = f"[IPv6:{ip}]" if ":" in ip else f"[{ip}]"
         return sock
-
-
-class _Greeting(Exception):
-    def __init__(self, first_bytes: bytes, code: int) -> None:
-        super().__init__(code)
-        self.first_bytes = first_bytes
-        self.code = code
 
 
 @dataclass(frozen=True)
@@ -441,9 +443,8 @@ def _starttls(node: str, address: str, port: int, context: ssl.SSLContext,
                 f"{_q(e.smtp_error)}", "check the MTA's TLS certificate and key settings")
             ) from None
         sock = smtp.sock
-        assert isinstance(sock, ssl.SSLSocket)
-        leaf = sock.getpeercert(binary_form=True)
-        if not leaf:
+        leaf = sock.getpeercert(binary_form=True) if isinstance(sock, ssl.SSLSocket) else None
+        if not isinstance(sock, ssl.SSLSocket) or not leaf:
             raise _Failed(Finding(FAIL, "STARTTLS", f"{where} presents no certificate",
                                   "configure a certificate for the node's name in the MTA"))
         return _Handshake(leaf, f"{sock.version()} {(sock.cipher() or ('?',))[0]}")
@@ -494,6 +495,17 @@ def _when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _chain_finding(chain_error: str | None, ca_file: str | None) -> Finding:
+    if chain_error is None:
+        return Finding(OK, "certificate chain", f"chains to a root in {_store(ca_file)}")
+    return Finding(
+        FAIL, "certificate chain",
+        f"does not verify against {_store(ca_file)}: {_esc(chain_error)}",
+        "serve the full chain (certificate and intermediates) from a CA that senders trust, "
+        "e.g. Let's Encrypt through PMG's ACME; for a private CA pass --ca-file",
+        observed=_esc(chain_error))
+
+
 def _certificate_findings(node: str, leaf: bytes, chain_error: str | None, ca_file: str | None,
                           tlsa: Sequence[_Tlsa], now: datetime, warn_days: int) -> list[Finding]:
     try:
@@ -516,15 +528,7 @@ def _certificate_findings(node: str, leaf: bytes, chain_error: str | None, ca_fi
             "`pmgconfig acme cert order smtp` with that name among the ACME domains)",
             observed=shown,
             expected=node))
-    if chain_error is None:
-        out.append(Finding(OK, "certificate chain", f"chains to a root in {_store(ca_file)}"))
-    else:
-        out.append(Finding(
-            FAIL, "certificate chain",
-            f"does not verify against {_store(ca_file)}: {_esc(chain_error)}",
-            "serve the full chain (certificate and intermediates) from a CA that senders trust, "
-            "e.g. Let's Encrypt through PMG's ACME; for a private CA pass --ca-file",
-            observed=_esc(chain_error)))
+    out.append(_chain_finding(chain_error, ca_file))
     if tlsa:
         out.append(_tlsa_finding(leaf, spki, tlsa))
     out.append(_expiry_finding(not_before, not_after, now, warn_days))
@@ -602,9 +606,7 @@ def smtp_checks(node: str, address: str, port: int = 25, *, ca_file: str | None,
         if chain_error is not None:  # the verified session got as far as the certificate
             out.insert(0, Finding(OK, "STARTTLS", f"offered by {node} at "
                                   f"{_hostport(address, port)}"))
-            out.append(Finding(FAIL, "certificate chain",
-                               f"does not verify against {_store(ca_file)}: {_esc(chain_error)}",
-                               "serve the full chain from a CA that senders trust"))
+            out.append(_chain_finding(chain_error, ca_file))
         return out
     start = Finding(OK, "STARTTLS", f"offered by {node} at {_hostport(address, port)} "
                     f"({_esc(shake.tls)})", observed=_esc(shake.tls))
