@@ -293,7 +293,7 @@ def verify_html(doc: Mapping[str, Any], title: str = "pmgdns verify") -> str:
                              for i, f in enumerate(families)) + "</tr>\n")
     out.append("</tbody></table>\n")
     out.append('<p class="meta">Rows are domains and gateway nodes (names ending in a dot); '
-               "columns are check families. The JSON of `pmgdns verify --format json` has every "
+               "columns are check families. <code>pmgdns verify --format json</code> has every "
                "check, OK ones included. Written by pmgdns "
                f"{esc(__version__)}.</p>\n")
     return _page(title, _VERIFY_CSS, out, _VERIFY_JS)
