@@ -27,7 +27,7 @@ class Fault:
     status: int
     method: str | None = None  # only requests with this method
     times: int = 1  # how many requests fail before the server recovers
-    retry_after: int | None = None
+    retry_after: int | str | None = None  # seconds, or any text (an HTTP date, garbage)
 
 
 @dataclass

@@ -10,6 +10,7 @@ proxy that timestamps every request (and can answer Throttling). octoDNS plans t
 
 from __future__ import annotations
 
+import email.utils
 import http.client
 import io
 import math
@@ -327,6 +328,25 @@ def test_cloudflare_429_then_recovers_and_503_backs_off() -> None:
         assert _provider(api, retry_period=0.5).list_zones() == ["example.com."]
         gaps = [b.at - a.at for a, b in zip(api.timeline, api.timeline[1:], strict=False)]
         assert len(gaps) == 2 and all(0.45 <= g < 0.9 for g in gaps), gaps
+    finally:
+        api.stop()
+
+
+def test_cloudflare_retry_after_as_a_date_or_unreadable() -> None:
+    api = FakeCloudflare(token="t-" + secrets.token_hex(8))
+    api.add_zone("example.com")
+    api.start()
+    try:
+        when = email.utils.formatdate(time.time() + 3, usegmt=True)  # whole seconds: 2-3 s
+        api.faults.append(Fault(429, times=1, retry_after=when))
+        assert _provider(api).list_zones() == ["example.com."]
+        first, second = api.timeline
+        assert 1.9 <= second.at - first.at <= 3.2
+        api.faults.append(Fault(429, times=1, retry_after="soon"))  # not a number: back off 1 s
+        api.timeline.clear()
+        assert _provider(api).list_zones() == ["example.com."]
+        first, second = api.timeline
+        assert 0.95 <= second.at - first.at <= 1.5
     finally:
         api.stop()
 

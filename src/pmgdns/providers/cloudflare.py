@@ -29,7 +29,7 @@ import octodns_cloudflare
 from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import ConnectionPool
-from urllib3.exceptions import MaxRetryError, ResponseError
+from urllib3.exceptions import InvalidHeader, MaxRetryError, ResponseError
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
@@ -52,9 +52,10 @@ class PacedRetry(Retry):
 
     def __init__(self, *args: Any, bucket: TokenBucket | None = None,
                  max_wait: float = RETRY_MAX_WAIT, waited: float = 0.0,
-                 next_wait: float = 0.0, **kwargs: Any) -> None:
+                 next_wait: float = 0.0, logger: logging.Logger = log, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.bucket = bucket
+        self.logger = logger
         self.max_wait = max_wait
         self.waited = waited  # seconds this request has waited for retries so far
         self.next_wait = next_wait  # the wait before the attempt this Retry object allows
@@ -64,27 +65,32 @@ class PacedRetry(Retry):
         kw.setdefault("max_wait", self.max_wait)
         kw.setdefault("waited", self.waited)
         kw.setdefault("next_wait", self.next_wait)
+        kw.setdefault("logger", self.logger)
         return super().new(**kw)
 
     def increment(self, method: str | None = None, url: str | None = None,
                   response: BaseHTTPResponse | None = None, error: Exception | None = None,
                   _pool: ConnectionPool | None = None, _stacktrace: Any = None) -> Self:
         new = super().increment(method, url, response, error, _pool, _stacktrace)
-        retry_after = self.get_retry_after(response) if response is not None else None
-        wait = new.get_backoff_time_first() if retry_after is None else retry_after
+        try:
+            retry_after = self.get_retry_after(response) if response is not None else None
+        except InvalidHeader:  # neither seconds nor an HTTP date: back off instead
+            retry_after = None
+        wait = new.backoff_wait() if retry_after is None else retry_after
         status = response.status if response is not None else None
         if self.waited + wait > self.max_wait:
-            log.warning("HTTP %s from %s: waiting %.0fs more would exceed retry_max_wait "
-                        "(%.0fs); giving up", status, url, wait, self.max_wait)
+            self.logger.warning("HTTP %s from %s: waiting %.0fs more would exceed "
+                                "retry_max_wait (%.0fs); giving up", status, url, wait,
+                                self.max_wait)
             cause = f"{status}: waiting {wait:g}s more would exceed {self.max_wait:g}s"
             raise MaxRetryError(_pool, url, ResponseError(cause))  # type: ignore[arg-type]
-        log.warning("HTTP %s from %s: retrying in %.1fs (%s)", status, url, wait,
-                    "Retry-After" if retry_after is not None else "backoff")
+        self.logger.warning("HTTP %s from %s: retrying in %.1fs (%s)", status, url, wait,
+                            "Retry-After" if retry_after is not None else "backoff")
         new.waited = self.waited + wait
         new.next_wait = wait
         return new
 
-    def get_backoff_time_first(self) -> float:
+    def backoff_wait(self) -> float:
         """Backoff for a refusal without Retry-After: factor x 2^(n-1) for the n-th consecutive
         one (urllib3's own formula waits 0 s before the first retry), capped at backoff_max."""
         n = max(1, len(self.history))
@@ -141,7 +147,7 @@ class CloudflareProvider(octodns_cloudflare.CloudflareProvider):  # type: ignore
             allowed_methods=None,  # a 429 means "not processed": safe on POST/PUT/DELETE too
             respect_retry_after_header=True, raise_on_status=False,
             backoff_factor=1.0, backoff_max=max(0.0, float(retry_period)),
-            bucket=self.bucket, max_wait=self.retry_max_wait)
+            bucket=self.bucket, max_wait=self.retry_max_wait, logger=self.log)
         # `_sess` is upstream's private requests.Session, the one every `_request` goes through
         # (it holds the auth headers). Mounting an adapter for the API URL is the narrowest hook
         # that sees each HTTP response with its headers: upstream's CloudflareRateLimitError
