@@ -74,6 +74,7 @@ class FakeCloudflare:
     faults: list[Fault] = field(default_factory=list)
     read_only_token: str | None = None
     rate_limit: RateLimit | None = None
+    delay: float = 0.0  # seconds each answer takes (a remote API's latency)
     timeline: list[Hit] = field(default_factory=list)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -156,6 +157,8 @@ class FakeCloudflare:
                 body = json.loads(self.rfile.read(length)) if length else None
                 status, payload, headers = api.handle(method, self.path,
                                                       self.headers.get("Authorization", ""), body)
+                if api.delay:
+                    time.sleep(api.delay)
                 self._send(status, payload, headers)
 
             def do_GET(self) -> None:  # noqa: N802

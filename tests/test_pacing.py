@@ -202,16 +202,22 @@ def _plan_fleet(tmp: Path, api: FakeCloudflare, options: dict[str, Any],
 
 def bench_cloudflare_pacing(zones: int = 200, limit: int = 40, window: float = 2.0,
                             rate: float | None = None, burst: int = 4,
-                            max_workers: int = 4, tmp: Path | None = None) -> dict[str, float]:
+                            max_workers: int | None = 4, latency: float = 0.0,
+                            tmp: Path | None = None) -> dict[str, float]:
     """A no-change plan of `zones` Cloudflare zones against the fake enforcing `limit` requests
-    per `window` seconds, paced at `rate` (default: 80 % of the limit, minus the burst). Returns
-    the figures for a bench row: zones, requests, requests_per_zone, seconds, ideal_seconds
-    (requests / rate), ratio (seconds / ideal), answered_429, max_in_window (server-side)."""
+    per `window` seconds, answering after `latency` seconds, paced at `rate` (default: 90 % of
+    the limit, minus the burst), with `max_workers` planning threads (None: suggested_workers).
+    Returns the figures for a bench row: zones, requests, requests_per_zone, seconds,
+    ideal_seconds (requests / rate), ratio (seconds / ideal), answered_429, max_in_window
+    (server-side), workers."""
     import tempfile
 
     if rate is None:
         rate = (limit * 0.9 - burst) / window
+    if max_workers is None:
+        max_workers = suggested_workers(rate, latency)
     api = _cf_fleet(zones)
+    api.delay = latency
     try:
         api.limit_requests(limit, window)
         with tempfile.TemporaryDirectory() as scratch:
@@ -226,18 +232,25 @@ def bench_cloudflare_pacing(zones: int = 200, limit: int = 40, window: float = 2
             "requests_per_zone": run.requests / zones, "seconds": run.seconds,
             "ideal_seconds": ideal, "ratio": run.seconds / ideal,
             "answered_429": len(run.throttled), "limit": limit, "window": window,
-            "rate": rate, "burst": burst,
+            "rate": rate, "burst": burst, "workers": max_workers, "latency": latency,
             "max_in_window": _max_in_window([h.at for h in run.hits], window)}
 
 
-def test_cloudflare_fleet_plan_paced_under_the_limit(tmp_path: Path) -> None:
-    figures = bench_cloudflare_pacing(zones=120, limit=40, window=2.0, rate=16, burst=4,
-                                      tmp=tmp_path)
+@pytest.mark.parametrize(("zones", "workers", "latency"), [
+    (120, 4, 0.0),
+    (60, 16, 0.0),  # more threads than the pace needs: they queue at the bucket
+    (60, None, 0.2),  # a remote API's latency: suggested_workers(16, 0.2) = 5 threads keep up
+])
+def test_cloudflare_fleet_plan_paced_under_the_limit(tmp_path: Path, zones: int,
+                                                     workers: int | None, latency: float) -> None:
+    figures = bench_cloudflare_pacing(zones=zones, limit=40, window=2.0, rate=16, burst=4,
+                                      max_workers=workers, latency=latency, tmp=tmp_path)
     assert figures["answered_429"] == 0, figures
     assert figures["max_in_window"] <= 40
-    assert figures["requests_per_zone"] <= 1.05, figures  # 3 zone-list pages + 1 per zone
+    assert figures["requests_per_zone"] <= 1.05, figures  # zone-list pages + 1 per zone
     assert figures["ratio"] <= 1.2, figures
-    REPORT["cloudflare pacing: no-change plan, 120 zones, limit 40/2 s, paced 16/s burst 4"] = (
+    REPORT[f"cloudflare pacing: no-change plan, {zones} zones, limit 40/2 s, paced 16/s burst 4, "
+           f"{figures['workers']:.0f} workers, latency {latency:g} s"] = (
         f"{figures['requests']:.0f} requests ({figures['requests_per_zone']:.3f}/zone), "
         f"{figures['seconds']:.2f} s vs {figures['ideal_seconds']:.2f} s ideal "
         f"(x{figures['ratio']:.2f}), 0 x 429, at most {figures['max_in_window']:.0f} "
