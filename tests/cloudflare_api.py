@@ -1,14 +1,18 @@
 """A local HTTP server that answers like Cloudflare's v4 API for every call octodns-cloudflare makes
 (zones list, dns_records list/create/update/delete), with bearer auth, `result_info` paging,
-content without trailing dots, TXT content quoted as Cloudflare stores it, request counting, and
-injectable faults (401, 403, 429 with Retry-After, 500)."""
+content without trailing dots, TXT content quoted as Cloudflare stores it, request counting, a
+per-request timeline, injectable faults (401, 403, 429 with Retry-After, 500) and an optional
+request limit that answers 429 + Retry-After, as Cloudflare's does, once a window's budget is
+spent."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,7 +27,41 @@ class Fault:
     status: int
     method: str | None = None  # only requests with this method
     times: int = 1  # how many requests fail before the server recovers
-    retry_after: int | None = None
+    retry_after: int | str | None = None  # seconds, or any text (an HTTP date, garbage)
+
+
+@dataclass
+class RateLimit:
+    """At most `limit` accepted requests per fixed `window` seconds; beyond that, 429 with
+    Retry-After = whole seconds until the window ends (refused requests do not count)."""
+
+    limit: int
+    window: float
+    start: float = field(default_factory=time.monotonic)
+    current: int = -1  # index of the window being counted
+    used: int = 0
+    refused: int = 0  # 429s answered because of this limit
+
+    def check(self, now: float) -> int | None:
+        """None when the request may pass, else the Retry-After in seconds."""
+        index = math.floor((now - self.start) / self.window)
+        if index != self.current:
+            self.current, self.used = index, 0
+        if self.used < self.limit:
+            self.used += 1
+            return None
+        self.refused += 1
+        window_end = self.start + (index + 1) * self.window
+        return max(1, math.ceil(window_end - now))
+
+
+@dataclass
+class Hit:
+    at: float  # time.monotonic() when the server received the request
+    method: str
+    path: str
+    status: int
+    retry_after: str | None
 
 
 @dataclass
@@ -35,6 +73,9 @@ class FakeCloudflare:
     log: list[tuple[str, str]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)
     read_only_token: str | None = None
+    rate_limit: RateLimit | None = None
+    delay: float = 0.0  # seconds each answer takes (a remote API's latency)
+    timeline: list[Hit] = field(default_factory=list)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
@@ -116,6 +157,8 @@ class FakeCloudflare:
                 body = json.loads(self.rfile.read(length)) if length else None
                 status, payload, headers = api.handle(method, self.path,
                                                       self.headers.get("Authorization", ""), body)
+                if api.delay:
+                    time.sleep(api.delay)
                 self._send(status, payload, headers)
 
             def do_GET(self) -> None:  # noqa: N802
@@ -147,23 +190,41 @@ class FakeCloudflare:
             self.server.shutdown()
             self.server.server_close()
 
+    def limit_requests(self, limit: int, window: float) -> RateLimit:
+        """From now on, answer 429 + Retry-After beyond `limit` requests per `window` seconds."""
+        with self._lock:
+            self.rate_limit = RateLimit(limit, window)
+            return self.rate_limit
+
     def handle(self, method: str, raw_path: str, auth: str, body: Any
                ) -> tuple[int, dict[str, Any], dict[str, str] | None]:
         with self._lock:
+            now = time.monotonic()
             parts = urlsplit(raw_path)
             path = parts.path[len(PREFIX):] if parts.path.startswith(PREFIX) else parts.path
             self.requests[f"{method} {re.sub(r'[0-9a-f]{32}', '{id}', path)}"] += 1
             self.log.append((method, path))
-            for fault in self.faults:
-                if fault.times > 0 and (fault.method is None or fault.method == method):
-                    fault.times -= 1
-                    return _fault(fault)
-            if auth not in (f"Bearer {self.token}", f"Bearer {self.read_only_token}"):
-                return 401, _error(10000, "Authentication error"), None
-            if method != "GET" and auth == f"Bearer {self.read_only_token}":
-                return 403, _error(10000, "Authentication error"), None
-            query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-            return self._route(method, path, query, body)
+            status, payload, headers = self._answer(method, parts.query, path, auth, body, now)
+            self.timeline.append(Hit(now, method, path, status,
+                                     (headers or {}).get("Retry-After")))
+            return status, payload, headers
+
+    def _answer(self, method: str, raw_query: str, path: str, auth: str, body: Any, now: float
+                ) -> tuple[int, dict[str, Any], dict[str, str] | None]:
+        if self.rate_limit is not None:
+            retry_after = self.rate_limit.check(now)
+            if retry_after is not None:
+                return _fault(Fault(429, retry_after=retry_after))
+        for fault in self.faults:
+            if fault.times > 0 and (fault.method is None or fault.method == method):
+                fault.times -= 1
+                return _fault(fault)
+        if auth not in (f"Bearer {self.token}", f"Bearer {self.read_only_token}"):
+            return 401, _error(10000, "Authentication error"), None
+        if method != "GET" and auth == f"Bearer {self.read_only_token}":
+            return 403, _error(10000, "Authentication error"), None
+        query = {k: v[0] for k, v in parse_qs(raw_query).items()}
+        return self._route(method, path, query, body)
 
     def _route(self, method: str, path: str, query: dict[str, str], body: Any
                ) -> tuple[int, dict[str, Any], dict[str, str] | None]:
