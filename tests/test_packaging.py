@@ -119,8 +119,7 @@ def _copy_tracked(dest: Path) -> None:
 
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Dist:
-    if shutil.which("git") is None or not (ROOT / ".git").exists():
-        pytest.skip("needs a git checkout")
+    assert shutil.which("git") and (ROOT / ".git").exists(), "built from a git checkout"
     src = tmp_path_factory.mktemp("src")
     out = tmp_path_factory.mktemp("dist")
     _copy_tracked(src)
@@ -265,8 +264,7 @@ def test_completion_scripts(installed: Installed) -> None:
 
 def test_completion_completes(installed: Installed, tmp_path: Path) -> None:
     """Bash sources the script and completes subcommands, options and choices."""
-    if shutil.which("bash") is None:
-        pytest.skip("needs bash")
+    assert shutil.which("bash"), "bash completes the commands"
     bindir = installed.bin.parent
     script = """
 eval "$(_PMGDNS_COMPLETE=bash_source pmgdns)"

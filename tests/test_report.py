@@ -23,7 +23,6 @@ from pmgdns.html import plan_html, verify_html
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "src" / "pmgdns" / "schemas" / "verify.schema.json"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 
 HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
 SPOOF = "'\u202e\x1b[31m"  # a quote, a bidi override, a terminal escape
@@ -256,7 +255,6 @@ def fleet_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return page
 
 
-@needs_chromium
 def test_verify_report_in_browser(fleet_page: Path) -> None:
     t0 = time.monotonic()
     dom = dump_dom(fleet_page)
@@ -332,7 +330,6 @@ def test_verify_report_in_browser(fleet_page: Path) -> None:
     assert dom.by_id("shown").text == "52 of 52 subjects shown"
 
 
-@needs_chromium
 def test_verify_report_filter_and_sort(fleet_page: Path) -> None:
     """The inline script's filter, problems toggle and sort, driven by the URL fragment."""
     dom = dump_dom(fleet_page, "problems=1")
@@ -362,7 +359,6 @@ def test_verify_report_filter_and_sort(fleet_page: Path) -> None:
                                            "d41.example.net"]
 
 
-@needs_chromium
 def test_verify_report_without_script(tmp_path: Path) -> None:
     """With script blocked every row is shown, problems still expand, the controls are hidden.
     (The page's own CSP blocks it here: --dump-dom needs script enabled in the browser.)"""
@@ -380,7 +376,6 @@ def test_verify_report_without_script(tmp_path: Path) -> None:
     assert not any(th.kids("button") for th in dom.by_id("grid").all("th"))
 
 
-@needs_chromium
 def test_csp_blocks_injected_script(tmp_path: Path) -> None:
     """Defence in depth: a script that escaped escaping would not run under the page's CSP."""
     markup = verify_html(fleet_doc())
@@ -395,7 +390,6 @@ def test_csp_blocks_injected_script(tmp_path: Path) -> None:
     assert "hidden" not in dom.by_id("ctl").attrs  # while the page's own script ran
 
 
-@needs_chromium
 def test_screenshot(fleet_page: Path) -> None:
     """The CI artifact: build/report-screenshot.png at the repository root (git-ignored)."""
     png = ROOT / "build" / "report-screenshot.png"
@@ -465,9 +459,6 @@ def test_large_fleet(tmp_path: Path) -> None:
     print(f"\nverify report, 10,000 subjects x 7 families ({len(checks)} checks): {size:,} bytes "
           f"({size / 10_000:.0f} bytes per subject), rendered in {elapsed:.2f} s")
     assert size < 3_000_000
-    assert elapsed < 10
-    if CHROMIUM is None:
-        return
     page = tmp_path / "large.html"
     page.write_text(markup, encoding="utf-8")
     t0 = time.monotonic()
@@ -494,7 +485,6 @@ def test_empty_report() -> None:
 # -- plan --------------------------------------------------------------------------------------
 
 
-@needs_chromium
 def test_plan_report_in_browser(tmp_path: Path) -> None:
     page = tmp_path / "plan.html"
     page.write_text(plan_html(plan_doc()), encoding="utf-8")
@@ -537,7 +527,8 @@ def test_plan_report_in_browser(tmp_path: Path) -> None:
 
 
 def test_verify_schema() -> None:
-    jsonschema = pytest.importorskip("jsonschema")
+    import jsonschema
+
     schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)
@@ -568,15 +559,15 @@ def test_verify_schema() -> None:
     invalid({**doc, "version": 2})
 
 
-def test_verify_schema_matches_todays_checks() -> None:
-    """The Check of verify.py today, plus family, validates (what the refactor will print)."""
-    jsonschema = pytest.importorskip("jsonschema")
+def test_verify_schema_matches_the_report() -> None:
+    """verify's JSON document validates against the shipped schema."""
+    import jsonschema
+
     from pmgdns.verify import Check, Report
 
     schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
-    report = Report([Check("example.com", "DMARC", "FAIL", "no DMARC record", "run apply")])
-    doc = {"version": 1, "checks": [{**c.to_json(), "family": "dmarc"} for c in report.checks],
-           "summary": report.summary(), "notes": report.notes}
-    jsonschema.validate(doc, schema, cls=jsonschema.Draft202012Validator)
+    report = Report([Check("example.com", "dmarc", "DMARC", "FAIL", "no DMARC record",
+                           "run apply", observed="nothing", expected="v=DMARC1; p=reject;")])
+    jsonschema.validate(report.to_json(), schema, cls=jsonschema.Draft202012Validator)
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert "schemas/*.json" in pyproject["tool"]["setuptools"]["package-data"]["pmgdns"]

@@ -18,6 +18,7 @@ from natsort import natsort_keygen
 
 from .families import FAMILIES
 from .model import SOURCE_ID, RecordSpec, Site
+from .providers.pacing import PACED_CLASSES
 from .records import site_records
 from .source import record_data
 
@@ -29,7 +30,7 @@ PROCESSOR_ID = "pmgdns-ownership"
 # module's docstring for why.
 PROVIDER_CLASSES = {
     "octodns_bind.Rfc2136Provider": "pmgdns.providers.rfc2136.Rfc2136Provider",
-    "pmgdns.local.LocalZoneFileProvider": "pmgdns.providers.local.LocalZoneFileProvider",
+    **PACED_CLASSES,
 }
 # octoDNS's `mail` zone validator (best-practice set, on by default in octoDNS 2) wants two MX;
 # a single-gateway site has one, which is what PMG's docs describe for one node.

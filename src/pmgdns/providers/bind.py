@@ -51,6 +51,14 @@ def character_strings(text: str) -> list[bytes]:
     return [data[i:i + 255] for i in range(0, len(data), 255)] or [b""]
 
 
+def txt_presentation(value: Any) -> str:
+    """One TXT/SPF value of an octoDNS record in presentation format (`"..." "..."`), escaped
+    by dnspython: for providers whose APIs take that text (Cloudflare, Route53)."""
+    rdata = dns.rdtypes.ANY.TXT.TXT(dns.rdataclass.IN, dns.rdatatype.TXT,
+                                    character_strings(value.to_raw_text()))
+    return str(rdata.to_text())
+
+
 def rdatas_of(record: Any) -> list[dns.rdata.Rdata]:
     """The dnspython rdatas of an octoDNS record."""
     rdtype = dns.rdatatype.from_text(record._type)

@@ -33,6 +33,7 @@ from urllib3.exceptions import InvalidHeader, MaxRetryError, ResponseError
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
+from .bind import txt_presentation
 from .pacing import CLOUDFLARE_BURST, CLOUDFLARE_RATE, RETRY_MAX_WAIT, TokenBucket, shared_bucket
 
 log = logging.getLogger("pmgdns.providers.cloudflare")
@@ -165,5 +166,12 @@ class CloudflareProvider(octodns_cloudflare.CloudflareProvider):  # type: ignore
         with self._zones_lock:
             return super().zones
 
+    def _contents_for_TXT(self, record: Any) -> Any:
+        # upstream renders TXT through octoDNS's legacy chunking, which loops forever on a value
+        # ending in a backslash; this sends each value as the bytes it is (dnspython's escaping)
+        for value in record.values:
+            yield {"content": txt_presentation(value)}
+
+    _contents_for_SPF = _contents_for_TXT
 
 __all__ = ["CloudflareProvider", "PacedAdapter", "PacedRetry", "pace_key"]

@@ -22,6 +22,7 @@ import boto3
 import octodns_route53
 from botocore.config import Config
 
+from .bind import txt_presentation
 from .pacing import ROUTE53_BURST, ROUTE53_MAX_ATTEMPTS, ROUTE53_RATE, TokenBucket, shared_bucket
 
 PACED_SERVICES = ("route53",)  # STS (assume-role) has its own, separate limits
@@ -83,5 +84,17 @@ class Route53Provider(octodns_route53.Route53Provider):  # type: ignore[misc]
     def _pace(self, **kwargs: Any) -> None:
         self.bucket.acquire()
 
+    # upstream renders TXT through octoDNS's legacy chunking, which loops forever on a value
+    # ending in a backslash; these send each value as the bytes it is (dnspython's escaping)
+    def _value_convert_quoted(self, value: Any, record: Any) -> str:
+        return txt_presentation(value)
+
+    def _values_for_quoted(self, record: Any) -> list[str]:
+        return [txt_presentation(v) for v in record.values]
+
+    _value_convert_SPF = _value_convert_quoted
+    _value_convert_TXT = _value_convert_quoted
+    _values_for_SPF = _values_for_quoted
+    _values_for_TXT = _values_for_quoted
 
 __all__ = ["Route53Provider"]
