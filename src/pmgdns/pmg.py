@@ -427,7 +427,7 @@ def fetch_state(url: str, user: str, password: str, *, fingerprint: str | None =
         dkim_domains = _domain_list(client.read("/config/dkim/domains", "the DKIM domains"),
                                     "DKIM domains")
         response = client.get("/config/dkim/selector")
-        where = f"PMG ({target.shown})"
+        where = f"PMG at {target.shown}"
         if response.status_code == 403:
             return GatewayState(
                 relay, dkim_domains, where=where,

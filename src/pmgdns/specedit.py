@@ -440,11 +440,11 @@ def _decide_dkim(data: dict[str, Any], state: GatewayState, base_dir: Path, file
             raise SpecEditError(f"{where} answered a DKIM record pmgdns cannot read ({exc}); "
                                 "nothing was changed") from None
         if pmg_key.selector_in_record and pmg_key.selector_in_record != pmg_sel:
-            f.warnings.append(f"{where}'s DKIM record names selector "
+            f.warnings.append(f"The DKIM record {where} shows names selector "
                               f"{pmg_key.selector_in_record}, but it signs with {pmg_sel}.")
         problem = dkimlib.strength_problem(pmg_key)
         if problem:
-            f.warnings.append(f"{where}'s DKIM key: {problem[1]}")
+            f.warnings.append(f"The DKIM key {where} signs with: {problem[1]}")
     no_record = state.dkim_unreadable or f"{where} did not show the key of selector {pmg_sel}"
 
     def spec_key(kind: str, value: Any, path: str) -> dkimlib.DkimKey:
@@ -464,8 +464,8 @@ def _decide_dkim(data: dict[str, Any], state: GatewayState, base_dir: Path, file
         assert record_text is not None
         plan.source = ("record", record_text)
         old = _source_of(block)
-        f.changes.append(f"dkim.record: {where}'s record for {pmg_sel} replaces "
-                         f"{_describe(old)}: {reason}")
+        f.changes.append(f"dkim.record: PMG's record for {pmg_sel} replaces {_describe(old)}: "
+                         f"{reason}")
         if old and old[0] == "key_file":
             f.warnings.append(f"{old[1]} is no longer named by the spec (it holds a key {where} "
                               "does not sign with); pmg pull leaves the file on disk: delete it "
@@ -529,7 +529,7 @@ def _decide_dkim(data: dict[str, Any], state: GatewayState, base_dir: Path, file
     f.changes.append(f"dkim.selector: {current or '(none)'} -> {pmg_sel}: {where} signs with "
                      + ("it again although the spec had retired it" if was_retired
                         else "a selector the spec did not know"))
-    set_record(f"it is the key of {pmg_sel}")
+    set_record("it is the key PMG signs with")
     if was_retired:
         plan.unretire.append(pmg_sel)
         f.changes.append(f"dkim.retired_selectors: removed {pmg_sel}: it is the current selector "
