@@ -515,6 +515,39 @@ def test_apply_state_flow_styles_and_crlf(dk: DkimKeys, tmp_path: Path) -> None:
     assert dkimlib.from_record_text(data["dkim"]["record"]).p == dk.b64("pmg2027")
 
 
+def test_apply_state_block_record_flow_next_and_trailing_comments(dk: DkimKeys,
+                                                                  tmp_path: Path) -> None:
+    current = normalise_record(dk.record("pmg2026"))
+    block = "".join("    " + line + "\n" for line in current.splitlines())
+    text = ("dkim:\n"
+            "  selector: pmg2026\n"
+            "  record: |\n" + block +
+            "  next: {selector: pmg2027, public_key: " + dk.b64("pmg2027") + "}   # staged\n"
+            "domains:\n"
+            "  example.com:\n"
+            "    dmarc:\n"
+            "      p: reject\n"
+            "    # mx_priority: 20\n"
+            "\n"
+            "# the end\n")
+    state = GatewayState(("a.example", "example.com"), (), "pmg2027", 2048, dk.record("pmg2027"))
+    result = apply_state(text, state, tmp_path)
+    assert result.new_text == (
+        "dkim:\n"
+        "  selector: pmg2027\n"
+        "  public_key: " + dk.b64("pmg2027") + "\n"
+        "  retired_selectors: [pmg2026]\n"
+        "domains:\n"
+        "  example.com:\n"
+        "    dmarc:\n"
+        "      p: reject\n"
+        "    # mx_priority: 20\n"
+        "  a.example: {}\n"
+        "\n"
+        "# the end\n")
+    assert result.differs and result.complete and len(result.changes) == 4
+
+
 # ---------------------------------------------------------------------------------------------
 # the password
 
@@ -554,6 +587,8 @@ def test_password_appears_nowhere(pmg: FakePmg, site: Path, dk: DkimKeys, tmp_pa
     assert caplog.records, "nothing was logged: the DEBUG capture is not working"
     assert marker not in caplog.text
     assert not [r for r in caplog.records if marker in r.getMessage()]
+    tickets = [t.split("::")[-1] for t in pmg.tickets]           # their signatures
+    assert tickets and not [t for t in tickets if t in caplog.text or t in "".join(texts)]
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert marker.encode() not in path.read_bytes(), path

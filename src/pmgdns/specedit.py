@@ -781,6 +781,36 @@ def _guess_step(root: MappingNode) -> int:
     return 2
 
 
+def _splice(text: str, root: MappingNode, data: dict[str, Any], to_add: list[str],
+            plan: _DkimPlan, file: str, changes: list[str]) -> str:
+    """The text with the changes spliced in, checked by reading it back."""
+    problem = ""
+    new_text = text
+    try:
+        step = _guess_step(root)
+        doc = _Text(text)
+        if not plan.empty:
+            _edit_dkim(doc, root, data, plan, step)
+        if to_add:  # after dkim's: a `domains:` appended at the end goes below dkim's lines
+            _edit_domains(doc, root, to_add, step)
+        new_text = doc.result()
+    except SpecEditError as exc:
+        problem = str(exc)
+    if not problem:
+        try:
+            got = _safe_loader().load(new_text)
+        except YAMLError:
+            got = None
+        if got != _expected(data, to_add, plan):
+            problem = "the edited text did not read back as intended"
+    if problem:
+        raise SpecEditError(
+            f"{file}: pmg pull could not edit the spec in place without touching other lines "
+            f"({problem}), so nothing was written. Make these changes by hand: "
+            + "; ".join(changes))
+    return new_text
+
+
 def parse(spec_text: str, file: str = "spec") -> tuple[dict[str, Any], MappingNode]:
     """The spec as plain data and as ruamel.yaml's node tree (with positions)."""
     if "\r" in spec_text.replace("\r\n", "\n") or (
@@ -820,24 +850,7 @@ def apply_state(spec_text: str, state: GatewayState, base_dir: str | Path, *,
 
     new_text = text
     if to_add or not plan.empty:
-        step = _guess_step(root)
-        doc = _Text(text)
-        if to_add:
-            _edit_domains(doc, root, to_add, step)
-        if not plan.empty:
-            _edit_dkim(doc, root, data, plan, step)
-        new_text = doc.result()
-        expected = _expected(data, to_add, plan)
-        try:
-            got = _safe_loader().load(new_text)
-        except YAMLError:
-            got = None
-        if got != expected:
-            changes = "; ".join(findings.changes)
-            raise SpecEditError(
-                f"{file}: pmg pull could not edit the spec in place without touching other "
-                f"lines (its layout is unusual), so nothing was written. Make these changes by "
-                f"hand: {changes}")
+        new_text = _splice(text, root, data, to_add, plan, file, findings.changes)
     if crlf:
         new_text = new_text.replace("\n", "\r\n")
     if bom:
