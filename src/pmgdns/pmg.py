@@ -267,15 +267,20 @@ class _Client:
 
     def _tls_failure(self, text: str) -> PmgTlsError:
         shown = self.target.shown
-        if self.pin is not None:
-            m = re.search(r'got "([0-9a-fA-F]{64})"', text)
-            seen = _colons(m.group(1)) if m else "(not shown)"
+        m = re.search(r'Fingerprints did not match.*got "([0-9a-fA-F]{64})"', text)
+        if self.pin is not None and m:
+            seen = _colons(m.group(1))
             return PmgTlsError(
                 f"the certificate of {shown} does not match --fingerprint, so nothing was sent "
                 f"to it: it has the SHA-256 fingerprint {seen}, --fingerprint expects "
                 f"{_colons(self.pin)}. If PMG's certificate was renewed, compare the new "
                 f"fingerprint with PMG's own before pinning it; anything else may be an "
                 f"interception. {FINGERPRINT_HELP}")
+        if self.pin is not None:
+            return PmgTlsError(
+                f"the TLS handshake with {shown} failed before its certificate could be compared "
+                "with --fingerprint, so nothing was sent to it: check that the URL names PMG's "
+                "API port (8006)")
         m = re.search(r"certificate verify failed: ([^(]+)", text)
         why = m.group(1).strip() if m else ("Hostname mismatch" if "Hostname mismatch" in text
                                            else "the TLS handshake failed")
