@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
+from .errors import DkimKeyError
 
-class DkimKeyError(ValueError):
-    """The key text is not a usable DKIM public key. The message never repeats the key."""
+__all__ = ["DkimKey", "DkimKeyError", "from_file_text", "from_pem", "from_record_text",
+           "from_spki_base64", "parse_tags", "strength_problem"]
 
 
 @dataclass(frozen=True)

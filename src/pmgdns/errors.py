@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from octodns.processor.base import ProcessorException
+
 
 class ExitCode(IntEnum):
     """The exit codes of spec-v1 §4."""
@@ -93,9 +95,39 @@ class VerifyError(PmgdnsError):
     """verify could not run (e.g. the name server does not answer)."""
 
 
-class PmgApiError(PmgdnsError):
+class InternalError(PmgdnsError):
+    """A pmgdns bug: an invariant did not hold. The message says what to report."""
+
+
+class OwnershipConflict(ProcessorException):  # type: ignore[misc]
+    """A foreign record stands where pmgdns must publish (a CNAME). Raised inside the octoDNS
+    processor, so it is an octoDNS ProcessorException; the engine reports it as a ConflictError."""
+
+
+class DkimKeyError(ValueError):
+    """A text is not a usable DKIM public key. The message never repeats the key."""
+
+
+class TransportError(PmgdnsError):
+    """An SMTP/HTTPS check could not run as asked (a bad --resolve, an unreadable --ca-file, a
+    policy that cannot be fetched)."""
+
+
+class SpecEditError(PmgdnsError):
+    """`pmg pull` cannot edit the spec safely; nothing was written."""
+
+
+class PmgError(PmgdnsError):
     """The Proxmox Mail Gateway's API refused or failed."""
 
 
-class InternalError(PmgdnsError):
-    """A pmgdns bug: an invariant did not hold. The message says what to report."""
+class PmgTlsError(PmgError):
+    """PMG's certificate did not verify (or did not match the pinned fingerprint)."""
+
+
+class PmgAuthError(PmgError):
+    """PMG refused the login or the permission."""
+
+
+class PmgConnectionError(PmgError):
+    """PMG could not be reached."""

@@ -345,7 +345,7 @@ def _translate(exc: BaseException, redactor: Redactor, zone: str | None = None,
         return exc
     from octodns.processor.base import ProcessorException
 
-    from .processor import OwnershipConflict
+    from .errors import OwnershipConflict
 
     where = f" ({zone} at {target})" if zone and target else ""
     text = redactor(" ".join(str(exc).split()) or type(exc).__name__)

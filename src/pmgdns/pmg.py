@@ -41,9 +41,17 @@ from urllib.parse import quote, urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
-from .errors import PmgdnsError, SpecError
+from .errors import (
+    PmgAuthError,
+    PmgConnectionError,
+    PmgdnsError,
+    PmgError,
+    PmgTlsError,
+    SpecEditError,
+    SpecError,
+)
 from .redact import Redactor
-from .specedit import EditResult, GatewayState, SpecEditError, apply_state, parse
+from .specedit import EditResult, GatewayState, apply_state, parse
 
 __all__ = [
     "GatewayState", "PmgAuthError", "PmgConnectionError", "PmgError", "PmgTlsError",
@@ -58,22 +66,6 @@ FINGERPRINT_HELP = (
     "Read the fingerprint in PMG's GUI (Configuration → Certificates, the API certificate "
     "pmg-api.pem: View Certificate → Fingerprint) or on the gateway with `openssl x509 -in "
     "/etc/pmg/pmg-api.pem -noout -fingerprint -sha256`")
-
-
-class PmgError(PmgdnsError):
-    """PMG could not be asked, or its answer was unusable. Nothing was written."""
-
-
-class PmgTlsError(PmgError):
-    """The gateway's certificate did not verify; nothing was sent to it."""
-
-
-class PmgAuthError(PmgError):
-    """PMG refused the login (or the user cannot be used by pmgdns)."""
-
-
-class PmgConnectionError(PmgError):
-    """The gateway could not be reached or did not answer in time."""
 
 
 # ---------------------------------------------------------------------------------------------

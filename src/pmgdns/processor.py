@@ -23,12 +23,9 @@ from typing import Any
 from octodns.processor.base import BaseProcessor, ProcessorException
 from octodns.zone import Zone
 
+from .errors import OwnershipConflict
 from .families import FAMILIES
 from .families.base import Claim, Slot, ZoneContext
-
-
-class OwnershipConflict(ProcessorException):  # type: ignore[misc]
-    """A foreign record stands where pmgdns must publish (a CNAME)."""
 
 
 def raw_text(value: Any) -> str:

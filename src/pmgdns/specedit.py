@@ -32,13 +32,9 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from . import dkim as dkimlib
-from .errors import PmgdnsError, SpecError
+from .errors import SpecEditError, SpecError
 
 KEY_SOURCES = ("public_key", "record", "key_file")
-
-
-class SpecEditError(PmgdnsError):
-    """The spec cannot be edited in place safely; nothing was written."""
 
 
 @dataclass(frozen=True)

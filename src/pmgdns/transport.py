@@ -33,7 +33,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
-from .errors import PmgdnsError
+from .errors import TransportError
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 
@@ -42,10 +42,6 @@ POLICY_MAX_BYTES = 64 * 1024  # RFC 8461 §3.3 lets senders cap the body; 64 KiB
 _MAX_SHOWN = 160  # characters of network data quoted in one message
 
 ResolveMap = Mapping[tuple[str, int], tuple[str, int]]
-
-
-class TransportError(PmgdnsError):
-    """A transport check could not run (bad input, or the policy could not be fetched)."""
 
 
 @dataclass(frozen=True)
