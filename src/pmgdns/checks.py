@@ -4,6 +4,7 @@ asks the DNS (one resolver, answers turned into plain values)."""
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,13 +71,24 @@ def split_hostport(text: str) -> tuple[str, int]:
     return host, port
 
 
+@dataclass(frozen=True)
+class VerifyOptions:
+    """What verify does beyond DNS: `smtp` connects to each node on port 25; `resolve` maps
+    (name, port) to the (address, port) to connect to instead; `ca_file` replaces the system's
+    trust store for SMTP and HTTPS."""
+
+    smtp: bool = False
+    resolve: Mapping[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
+    ca_file: str | None = None
+
+
 @dataclass
 class Probe:
-    """The DNS as verify sees it, and the spec it checks against."""
+    """The DNS as verify sees it, the spec it checks against, and what else it may do."""
 
     site: Site
     resolver: dns.resolver.Resolver
-    options: dict[str, Any] = field(default_factory=dict)
+    options: VerifyOptions = field(default_factory=VerifyOptions)
 
     def rrset(self, name: str, rtype: str) -> list[Any]:
         try:

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from .model import Site
 
 FORMATS = click.Choice(["text", "markdown", "json"])
+REPORT_FORMATS = click.Choice(["text", "markdown", "json", "html"])
+HTML_MARKER = '<meta name="generator" content="pmgdns'
+
 PROGRESS_MIN = 20  # zones; below that a run is quick enough to need no progress bar
 _redactor = Redactor()
 
@@ -216,7 +219,12 @@ def _print_plan(state: State, run: PlanRun, fmt: str) -> None:
     from . import output
 
     ui = state.ui
-    if fmt == "json":
+    if fmt == "html":
+        from .html import plan_html
+
+        doc = _redacted(output.plan_json_data(run.result, run.manual, run.notes))
+        ui.out(plan_html(doc), nl=False)
+    elif fmt == "json":
         ui.out(output.plan_json(run.result, run.manual, run.notes), nl=False)
     elif fmt == "markdown":
         ui.out(output.plan_markdown(run.result, run.manual, run.notes), nl=False)
@@ -233,7 +241,8 @@ parallel_option = click.option(
 
 @cli.command()
 @click.argument("domains", nargs=-1, metavar="[DOMAIN]...")
-@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option("--format", "fmt", type=REPORT_FORMATS, default="text", show_default=True,
+              help="html: one self-contained page.")
 @click.option("--out", "out", metavar="PLANFILE", help="Also write the plan for `apply --plan`.")
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 2 when there are changes (0: none, 1: error).")
@@ -328,29 +337,127 @@ def ptr_ticket(state: State, fmt: str) -> None:
 @click.argument("domains", nargs=-1, metavar="[DOMAIN]...")
 @click.option("--nameserver", metavar="HOST[:PORT]",
               help="Ask this server instead of the system's resolver.")
-@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
-@click.option("--workers", type=click.IntRange(1, 256), default=16, show_default=True,
-              metavar="N", help="Check up to N domains at once.")
+@click.option("--format", "fmt", type=REPORT_FORMATS, default="text", show_default=True,
+              help="html: one self-contained page (with --out FILE).")
+@click.option("--out", "out", metavar="FILE", help="Write the report to FILE, not stdout.")
+@click.option("--workers", type=click.IntRange(1, 1024), default=64, show_default=True,
+              metavar="N", help="Up to N DNS queries at once.")
+@click.option("--smtp", is_flag=True,
+              help="Also connect to each node on port 25: STARTTLS and its certificate.")
+@click.option("--resolve", "resolve", multiple=True, metavar="NAME:PORT:ADDRESS:PORT",
+              help="Connect to ADDRESS:PORT for NAME:PORT (SMTP, MTA-STS policy), like curl.")
+@click.option("--ca-file", metavar="PEM", help="Trust only these CAs for SMTP and HTTPS.")
 @pass_state
 def verify(state: State, domains: tuple[str, ...], nameserver: str | None, fmt: str,
-           workers: int) -> None:
+           out: str | None, workers: int, smtp: bool, resolve: tuple[str, ...],
+           ca_file: str | None) -> None:
     """Check what the DNS answers against the spec, reverse DNS included; exit 1 on any FAIL."""
     from . import verify as verifylib
     from .planning import select_domains
+    from .transport import parse_resolve
 
     ui = state.ui
     site = state.load()
     resolver = verifylib.make_resolver(nameserver)
+    options = verifylib.Options(smtp=smtp, resolve=parse_resolve(resolve), ca_file=ca_file)
     with ui.progress("verifying") as bar:
-        report = verifylib.verify(site, select_domains(site, domains), resolver, workers, bar)
-    if fmt == "json":
-        ui.out(verifylib.report_json(report), nl=False)
+        report = verifylib.verify(site, select_domains(site, domains), resolver, workers, bar,
+                                  options)
+    if fmt == "html":
+        from .html import verify_html
+
+        text = verify_html(_redacted(report.to_json()))
+    elif fmt == "json":
+        text = verifylib.report_json(report)
     elif fmt == "markdown":
-        ui.out(verifylib.report_markdown(report), nl=False)
+        text = verifylib.report_markdown(report)
     else:
-        ui.out(verifylib.report_text(report, ui.style), nl=False)
+        text = verifylib.report_text(report, ui.style)
+    if out:
+        from .files import write_output
+
+        marker = {"html": HTML_MARKER, "json": '"checks"', "markdown": "<!-- pmgdns-verify -->",
+                  "text": "Verify: "}[fmt]
+        write_output(out, _redactor(text), marker, "a verify report")
+        s = report.summary()
+        ui.note(f"Report written to {out}: {s['OK']} ok, {s['WARN']} warnings, "
+                f"{s['FAIL']} failed.")
+    else:
+        ui.out(text, nl=False)
     if report.failed:
         raise click.exceptions.Exit(ExitCode.ERROR)
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["nftables", "pve", "markdown"]),
+              default="nftables", show_default=True)
+@pass_state
+def firewall(state: State, fmt: str) -> None:
+    """The firewall of the PMG prerequisites: nftables rules, a Proxmox VE firewall file for the
+    gateway's VM, or a table for the network team (from the spec's `firewall:` block)."""
+    from .firewall import FORMATS as FIREWALL_FORMATS
+
+    site = state.load()
+    fw = site.sections.get("firewall")
+    if fw is None:
+        raise UsageError(f"{site.file} has no `firewall:` block; add one with mail_servers, "
+                         "admin_sources and dns_servers (spec-v1 §6.3)")
+    nodes = ", ".join(g.hostname for g in site.gateways)
+    state.ui.out(FIREWALL_FORMATS[fmt](fw, nodes), nl=False)
+
+
+@cli.group()
+def pmg() -> None:
+    """Read the Proxmox Mail Gateway itself (its API) into the spec."""
+
+
+@pmg.command()
+@click.option("--url", required=True, metavar="https://HOST:8006", help="PMG's API address.")
+@click.option("--user", default="root@pam", show_default=True, metavar="USER@REALM")
+@click.option("--fingerprint", metavar="SHA256",
+              help="Trust PMG's certificate by its SHA-256 fingerprint (as PMG shows it).")
+@click.option("--ca-file", metavar="PEM", help="Trust PMG's certificate through these CAs.")
+@click.option("--check", is_flag=True,
+              help="Write nothing; exit 1 when the spec and the gateway differ (a drift gate).")
+@click.option("--timeout", type=click.FloatRange(1, 300), default=10, show_default=True,
+              metavar="SECONDS")
+@pass_state
+def pull(state: State, url: str, user: str, fingerprint: str | None, ca_file: str | None,
+         check: bool, timeout: float) -> None:
+    """Bring the spec in line with the gateway: its relay domains and the DKIM selector and key
+    it signs with. The password comes from PMG_PASSWORD and is never shown."""
+    from .pmg import pull as pmg_pull
+
+    password = os.environ.get("PMG_PASSWORD", "")
+    if not password:
+        raise UsageError("PMG_PASSWORD is not set; export the password of the PMG user "
+                         f"{user} (PMG's API has no tokens)")
+    if password != password.strip():
+        raise UsageError("PMG_PASSWORD begins or ends with white space (a stray newline?); "
+                         "export it without")
+    if fingerprint and ca_file:
+        raise UsageError("give --fingerprint or --ca-file, not both")
+    _redactor.add([password])
+    result = pmg_pull(state.workspace.config, url, user, password, fingerprint=fingerprint,
+                      ca_file=ca_file, check=check, timeout=timeout)
+    for change in result.changes:
+        state.ui.out(f"  {change}")
+    for warning in result.warnings:
+        state.ui.warn(warning)
+    state.ui.out(result.summary)
+    if result.exit_code:
+        raise click.exceptions.Exit(ExitCode.ERROR)
+
+
+def _redacted(value: Any) -> Any:
+    """A JSON document with every secret masked in every string (before it is rendered)."""
+    if isinstance(value, str):
+        return _redactor(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
 
 
 def _fail(message: str, code: ExitCode = ExitCode.ERROR) -> NoReturn:

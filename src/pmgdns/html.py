@@ -284,7 +284,11 @@ def verify_html(doc: Mapping[str, Any], title: str = "pmgdns verify") -> str:
                + "".join(f'<th data-k="{esc(f)}">{esc(_label(f))}</th>' for f in families)
                + "</tr></thead>\n<tbody>\n")
     half = (len(families) + 1) // 2
-    for subject, fams in grid.items():
+    # problems first (FAIL, then WARN), each group in the document's order: the red cells are
+    # at the top of the page
+    order = sorted(grid, key=lambda s: -RANK[worst[s]])
+    for subject in order:
+        fams = grid[subject]
         w = worst[subject]
         row = '<tr class="p">' if w != OK else "<tr>"
         out.append(f'{row}<th scope="row">{esc(subject)}</th>'

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 
 from . import __version__
 from .errors import PlanFileError, StalePlanError
+from .files import read_text, write_output
 from .model import Site
 from .planning import PlanResult
 from .render import ZONES_DIR, zone_file_path
@@ -50,29 +50,27 @@ def plan_document(site: Site, result: PlanResult, zones_sha: str) -> dict[str, A
     }
 
 
+MARKER = f'"format": "{FORMAT}"'
+MAX_PLAN = 256 * 1024 * 1024  # bytes
+
+
 def write_plan(path: str, document: dict[str, Any]) -> None:
-    directory = os.path.dirname(path)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(document, fh, indent=2)
-        fh.write("\n")
-    os.replace(tmp, path)
+    """Write a plan file atomically; only over a plan file (never over the spec, say)."""
+    write_output(path, json.dumps(document, indent=2) + "\n", MARKER, "a plan file")
 
 
 def read_plan(path: str) -> dict[str, Any]:
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(read_text(path, MAX_PLAN, "the plan file"))
     except FileNotFoundError:
         raise PlanFileError(f"{path}: no such plan file; make one with `pmgdns plan --out "
-                          f"{path}`") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                            f"{path}`") from None
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise PlanFileError(f"{path}: not a readable pmgdns plan file ({exc}); make a new one "
-                          "with `pmgdns plan --out`") from None
+                            "with `pmgdns plan --out`") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("version") != 1:
         raise PlanFileError(f"{path}: not a pmgdns plan file (version 1); make a new one with "
-                          "`pmgdns plan --out`")
+                            "`pmgdns plan --out`")
     return data
 
 

@@ -15,13 +15,15 @@ from dataclasses import dataclass, field
 import dns.exception
 import dns.resolver
 
-from .checks import FAIL, OK, WARN, Check, Probe, make_resolver
+from .checks import FAIL, OK, WARN, Check, Probe, VerifyOptions, make_resolver
 from .errors import VerifyError
 from .families import FAMILIES
 from .model import Domain, Gateway, Site
 
-__all__ = ["Check", "Report", "make_resolver", "report_json", "report_markdown", "report_text",
-           "verify"]
+Options = VerifyOptions
+
+__all__ = ["Check", "Options", "Report", "make_resolver", "report_json", "report_markdown",
+           "report_text", "verify"]
 
 
 @dataclass
@@ -61,9 +63,10 @@ def _node_checks(probe: Probe, node: Gateway) -> list[Check]:
 
 
 def verify(site: Site, domains: Iterable[str], resolver: dns.resolver.Resolver,
-           workers: int = 16, progress: Callable[[int, int], None] | None = None) -> Report:
+           workers: int = 16, progress: Callable[[int, int], None] | None = None,
+           options: VerifyOptions | None = None) -> Report:
     """Run every family's checks: the nodes', then the domains' (concurrently)."""
-    probe = Probe(site, resolver)
+    probe = Probe(site, resolver, options or VerifyOptions())
     chosen = [site.domains[d] for d in domains]
     report = Report()
     for node in site.gateways:

@@ -7,7 +7,7 @@ loop over this list; nothing else needs to know the family.
 
 from __future__ import annotations
 
-from . import dkim, dmarc, dmarc_reports, gateway, mx, spf, wildcard_spf
+from . import dkim, dmarc, dmarc_reports, firewall, gateway, mx, spf, wildcard_spf
 from .base import Family
 
 FAMILIES: tuple[Family, ...] = (
@@ -18,6 +18,7 @@ FAMILIES: tuple[Family, ...] = (
     dmarc.FAMILY,
     dkim.FAMILY,
     dmarc_reports.FAMILY,
+    firewall.FAMILY,
 )
 
 

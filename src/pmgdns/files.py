@@ -1,0 +1,116 @@
+"""Reading and writing the files pmgdns is pointed at, safely.
+
+Reading: regular files only (a FIFO would block, a device never ends), of a bounded size, so a
+spec, a key or a plan file cannot hang pmgdns or take its memory. Writing an output (`--out`):
+atomically through a temporary file in the same directory, and only over a file pmgdns wrote
+before (its marker in the first bytes) so a mistyped path cannot overwrite the spec or anything
+else.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+
+from .errors import FileProblem
+
+KiB = 1024
+MiB = 1024 * KiB
+
+
+def read_bytes(path: str, limit: int, what: str) -> bytes:
+    """The content of the regular file `path`, at most `limit` bytes; FileProblem otherwise
+    (never showing any of its content). FileNotFoundError passes through."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError:
+        raise FileProblem(f"{what} {path} is a directory, not a file") from None
+    except OSError as exc:
+        raise FileProblem(f"{what} {path} cannot be read: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = ("a directory" if stat.S_ISDIR(st.st_mode) else "a FIFO" if
+                    stat.S_ISFIFO(st.st_mode) else "a device" if
+                    stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "not a regular file")
+            raise FileProblem(f"{what} {path} is {kind}; give a regular file")
+        if st.st_size > limit:
+            raise FileProblem(f"{what} {path} is {st.st_size} bytes; pmgdns reads at most "
+                              f"{limit} bytes here")
+        chunks = []
+        size = 0
+        while True:
+            chunk = os.read(fd, 64 * KiB)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > limit:
+                raise FileProblem(f"{what} {path} is larger than {limit} bytes; pmgdns reads at "
+                                  "most that here")
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise FileProblem(f"{what} {path} cannot be read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def read_text(path: str, limit: int, what: str) -> str:
+    data = read_bytes(path, limit, what)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FileProblem(f"{what} {path} is not UTF-8 text") from None
+
+
+def write_output(path: str, text: str, marker: str, what: str) -> None:
+    """Write `text` to `path` atomically. An existing `path` must be a regular file that starts
+    with `marker` (one pmgdns wrote), else FileProblem and nothing is written."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise FileProblem(f"cannot write {what} to {path}: {exc.strerror}") from None
+    if st is not None:
+        if not stat.S_ISREG(st.st_mode):
+            raise FileProblem(f"{path} exists and is not a regular file; write {what} to "
+                              "another path")
+        if marker not in _head(path, 4096):
+            raise FileProblem(f"{path} exists and is not {what} pmgdns wrote; remove it or "
+                              "write to another path (pmgdns overwrites only its own files)")
+    directory = os.path.dirname(path) or "."
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".pmgdns-")
+    except OSError as exc:
+        raise FileProblem(f"cannot write {what} to {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as exc:
+        _unlink(tmp)
+        raise FileProblem(f"cannot write {what} to {path}: {exc.strerror}") from None
+    except BaseException:
+        _unlink(tmp)
+        raise
+
+
+def _head(path: str, size: int) -> str:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(size).decode("utf-8", "replace")
+    except OSError as exc:
+        raise FileProblem(f"{path} cannot be read: {exc.strerror}") from None
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
