@@ -7,16 +7,16 @@ way the CLI does.
 
 from __future__ import annotations
 
-import importlib
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from . import planfile
 from . import render as renderlib
-from .errors import NotConfirmed, SpecError, StalePlanError, StaleZonesError
+from .errors import ClassNotAllowed, NotConfirmed, SpecError, StalePlanError, StaleZonesError
 from .families import FAMILIES
+from .loading import load_provider_class
 from .lock import apply_lock
 from .model import Site
 from .planning import Applied, ApplyReport, Engine, PlanResult, select_domains
@@ -154,6 +154,17 @@ def apply(workspace: Workspace, site: Site, patterns: Sequence[str] = (), *,
         return ApplyOutcome(run, run.engine.apply(run.result, force=force, progress=applied))
 
 
+def check_provider_classes(site: Site, names: Iterable[str]) -> None:
+    """Every provider class the spec names is an octoDNS provider of an installed package
+    (`pmgdns.loading`): checked before anything is imported from a module the spec names."""
+    for name in names:
+        path = str(site.providers[name]["class"])
+        try:
+            load_provider_class(path)
+        except ClassNotAllowed as exc:
+            raise SpecError(site.file, f"providers.{name}.class", str(exc)) from None
+
+
 def validate(workspace: Workspace, site: Site) -> list[str]:
     """Check what the spec renders to with octoDNS's strict validators, and that each provider
     class imports. Contacts no provider. Returns warnings (e.g. a stale zones/)."""
@@ -162,14 +173,7 @@ def validate(workspace: Workspace, site: Site) -> list[str]:
     from octodns.zone import Zone
 
     warnings = list(site.warnings)
-    for name, conf in site.providers.items():
-        module, _, cls = str(conf["class"]).rpartition(".")
-        try:
-            getattr(importlib.import_module(module), cls)
-        except (ImportError, AttributeError):
-            raise SpecError(site.file, f"providers.{name}.class",
-                            f"`{conf['class']}` cannot be imported; install its package (e.g. "
-                            "pip install octodns-cloudflare) or fix the class path") from None
+    check_provider_classes(site, site.providers)
     rendering = renderlib.render(site, workspace.zones_dir)
     Record.enable_validators(["legacy", "strict"])
     with tempfile.TemporaryDirectory() as tmp:
@@ -192,5 +196,5 @@ def validate(workspace: Workspace, site: Site) -> list[str]:
     return warnings
 
 
-__all__ = ["ApplyOutcome", "PlanRun", "Workspace", "apply", "manual_steps", "notes", "plan",
-           "validate", "write_plan_file"]
+__all__ = ["ApplyOutcome", "PlanRun", "Workspace", "apply", "check_provider_classes",
+           "manual_steps", "notes", "plan", "validate", "write_plan_file"]

@@ -104,6 +104,10 @@ class OwnershipConflict(ProcessorException):  # type: ignore[misc]
     processor, so it is an octoDNS ProcessorException; the engine reports it as a ConflictError."""
 
 
+class ClassNotAllowed(ValueError):
+    """A provider class path is not an octoDNS provider or source of an installed package."""
+
+
 class DkimKeyError(ValueError):
     """A text is not a usable DKIM public key. The message never repeats the key."""
 

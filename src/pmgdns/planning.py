@@ -183,16 +183,40 @@ class Engine:
         for name in sorted(used):
             for key, val in self.site.providers[name].items():
                 m = ENV_REF.match(val) if isinstance(val, str) else None
-                if m and not os.environ.get(m.group(1)):
+                if not m:
+                    continue
+                var = m.group(1)
+                value = os.environ.get(var)
+                if not value:
                     raise SpecError(
                         self.site.file, f"providers.{name}.{key}",
-                        f"takes its value from the environment variable {m.group(1)}, which is "
-                        f"not set; export {m.group(1)} (e.g. from your CI's secrets) and run again")
+                        f"takes its value from the environment variable {var}, which is not "
+                        f"set; export {var} (e.g. from your CI's secrets) and run again")
+                if value != value.strip() or any(not c.isprintable() for c in value):
+                    raise SpecError(
+                        self.site.file, f"providers.{name}.{key}",
+                        f"the environment variable {var} begins or ends with white space or holds "
+                        "a control character (a stray newline from a file or a paste?); export "
+                        "it without (the value is not shown)")
+
+    def check_classes(self) -> None:
+        """The chosen domains' providers are octoDNS providers of installed packages, checked
+        before octoDNS imports anything the spec names."""
+        from .errors import ClassNotAllowed
+        from .loading import load_provider_class
+
+        used = {t for d in self.domains for t in self.site.domains[d].targets}
+        for name in sorted(used):
+            try:
+                load_provider_class(str(self.site.providers[name]["class"]))
+            except ClassNotAllowed as exc:
+                raise SpecError(self.site.file, f"providers.{name}.class", str(exc)) from None
 
     def manager(self) -> Any:
         """octoDNS's Manager for the chosen domains: providers, processor and validators."""
         if self._manager is None:
             self.check_environment()
+            self.check_classes()
             from octodns.manager import Manager
 
             config = renderlib.octodns_config(self.site, self.zones_dir, self.domains)

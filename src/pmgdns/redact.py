@@ -1,20 +1,40 @@
-"""Keep secrets (values that came from env/VAR) out of every output, log and error."""
+"""Keep secrets (values that came from env/VAR) out of every output, log and error.
+
+A secret reaches a message in more forms than the one it was given in: a library quotes it
+(`repr`), escapes it (JSON, `unicode_escape`), percent-encodes it (a URL), or strips it. Every
+such form of every secret is masked.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
+import traceback
+import urllib.parse
 from collections.abc import Iterable
 
 MASK = "[redacted]"
+MIN_LENGTH = 4  # shorter values would mask ordinary text, and are not secrets worth the name
+
+
+def forms(secret: str) -> set[str]:
+    """The forms in which `secret` may appear in a message."""
+    out = {secret, secret.strip()}
+    for s in list(out):
+        out.add(repr(s)[1:-1])
+        out.add(json.dumps(s)[1:-1])
+        out.add(s.encode("unicode_escape").decode("ascii", "replace"))
+        out.add(urllib.parse.quote(s, safe=""))
+        out.add(urllib.parse.quote_plus(s, safe=""))
+    return {f for f in out if len(f) >= MIN_LENGTH}
 
 
 class Redactor:
-    """Replace every known secret value in a text by a mask."""
+    """Replace every known secret, in each of its forms, in a text by a mask."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        # longest first, so a secret containing another is masked whole; very short values would
-        # mask ordinary text and are not secrets worth the name
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+        self.secrets: list[str] = []
+        self.add(secrets)
 
     def __call__(self, text: str) -> str:
         for secret in self.secrets:
@@ -23,8 +43,12 @@ class Redactor:
         return text
 
     def add(self, secrets: Iterable[str]) -> None:
-        self.secrets = sorted({*self.secrets, *(s for s in secrets if s and len(s) >= 4)},
-                              key=len, reverse=True)
+        # longest first, so a secret containing another is masked whole
+        found = set(self.secrets)
+        for s in secrets:
+            if s:
+                found.update(forms(s))
+        self.secrets = sorted(found, key=len, reverse=True)
 
 
 class RedactingFilter(logging.Filter):
@@ -39,8 +63,6 @@ class RedactingFilter(logging.Filter):
             record.msg = self.redactor(record.getMessage())
             record.args = None
             if record.exc_info:
-                import traceback
-
                 record.msg += "\n" + self.redactor(
                     "".join(traceback.format_exception(*record.exc_info)))
                 record.exc_info = None
