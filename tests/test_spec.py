@@ -347,19 +347,29 @@ def test_provider_class_must_be_an_octodns_provider(project: Project, path: str,
 
 
 def test_a_module_in_the_working_directory_cannot_shadow_a_provider(project: Project) -> None:
+    import os
     import subprocess
     import sys
 
     marker = project.root / "ran"
-    (project.root / "octodns_cloudflare.py").write_text(
-        f"open({str(marker)!r}, 'w').close()\nclass CloudflareProvider: pass\n")
+    lib = project.root / "lib"
+    lib.mkdir()
+    for where in (project.root, lib):
+        (where / "octodns_cloudflare.py").write_text(
+            f"open({str(marker)!r}, 'w').close()\nclass CloudflareProvider: pass\n")
     spec = project.spec(providers={"cf": {"class": "octodns_cloudflare.CloudflareProvider",
                                           "token": "env/CF"}})
     spec["domains"]["example.org"] = {"targets": ["cf"]}
     project.write_spec(spec)
-    # `python -m pmgdns` puts the working directory first on sys.path
+    # `python -m pmgdns` drops the working directory from the module path; a directory on
+    # PYTHONPATH comes first, and then the installed package's own file is what counts
+    plain = subprocess.run([sys.executable, "-m", "pmgdns", "validate"], cwd=project.root,
+                           capture_output=True, text=True, timeout=120)
+    assert plain.returncode == 0, plain.stderr
+    assert not marker.exists()
+    env = dict(os.environ, PYTHONPATH=str(lib))
     result = subprocess.run([sys.executable, "-m", "pmgdns", "validate"], cwd=project.root,
-                            capture_output=True, text=True, timeout=120)
+                            capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 1, result.stderr
     assert "not the installed package's own file" in result.stderr
     assert not marker.exists()

@@ -176,6 +176,7 @@ def validate(workspace: Workspace, site: Site) -> list[str]:
     check_provider_classes(site, site.providers)
     rendering = renderlib.render(site, workspace.zones_dir)
     Record.enable_validators(["legacy", "strict"])
+    Zone.enable_zone_validators(["legacy", "strict"])
     with tempfile.TemporaryDirectory() as tmp:
         for path, text in rendering.zone_files.items():
             with open(os.path.join(tmp, os.path.basename(path)), "w", encoding="utf-8") as fh:

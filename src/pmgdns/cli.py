@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import click
 from . import __version__
 from .errors import ExitCode, NotConfirmed, PmgdnsError, UsageError
 from .redact import RedactingFilter, Redactor
+from .visible import visible
 
 if TYPE_CHECKING:
     from .api import PlanRun, Workspace
@@ -47,11 +49,11 @@ class Ui:
         click.echo(_redactor(text), nl=nl, color=self.colour)
 
     def note(self, text: str) -> None:
-        click.echo(_redactor(text), err=True, color=self.err_colour)
+        click.echo(visible(_redactor(text), newlines=True), err=True, color=self.err_colour)
 
     def warn(self, text: str) -> None:
         label = click.style("Warning:", fg="yellow") if self.err_colour else "Warning:"
-        click.echo(f"{label} {_redactor(text)}", err=True, color=self.err_colour)
+        click.echo(f"{label} {visible(_redactor(text))}", err=True, color=self.err_colour)
 
     @contextmanager
     def progress(self, label: str) -> Iterator[Callable[[int, int], None] | None]:
@@ -61,17 +63,24 @@ class Ui:
             yield None
             return
         bar: Any = None
+        lock = threading.Lock()
 
         def show(done: int, total: int) -> None:
             nonlocal bar
             if total < PROGRESS_MIN:
                 return
+            with lock:
+                _advance(done, total)
+
+        def _advance(done: int, total: int) -> None:
+            nonlocal bar
             if bar is None:
                 bar = click.progressbar(length=total, label=label, file=sys.stderr,
                                         show_pos=True, show_eta=False, width=30,
                                         bar_template="%(label)s [%(bar)s] %(info)s")
                 bar.__enter__()
-            bar.update(done - bar.pos)
+            if done > bar.pos:
+                bar.update(done - bar.pos)
 
         try:
             yield show
@@ -120,6 +129,14 @@ def _setup_logging(verbose: int) -> None:
     root.addHandler(handler)
     root.setLevel(level)
     handler.addFilter(_drop_root_ns_notice)
+    handler.addFilter(_visible_record)
+
+
+def _visible_record(record: logging.LogRecord) -> bool:
+    # log lines carry values from the targets: data, never terminal control
+    record.msg = visible(record.getMessage(), newlines=True)
+    record.args = None
+    return True
 
 
 def _without_traceback(record: logging.LogRecord) -> bool:
@@ -461,7 +478,7 @@ def _redacted(value: Any) -> Any:
 
 
 def _fail(message: str, code: ExitCode = ExitCode.ERROR) -> NoReturn:
-    text = _redactor(" ".join(message.split()))
+    text = visible(_redactor(" ".join(message.split())))
     prefix = click.style("Error:", fg="red") if (sys.stderr.isatty() and
                                                  not os.environ.get("NO_COLOR")) else "Error:"
     click.echo(f"{prefix} {text}", err=True)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from .planning import Change, PlanResult
+from .visible import visible
 
 Styler = Callable[[str, str], str]
 MARKDOWN_MARKER = "<!-- pmgdns-plan -->"
@@ -19,6 +21,7 @@ def plain(text: str, colour: str) -> str:
 
 
 def _short(value: str, limit: int) -> str:
+    value = visible(value)
     if limit <= 0 or len(value) <= limit:
         return value
     keep = limit // 2
@@ -37,13 +40,13 @@ def summary_line(result: PlanResult) -> str:
 
 def _change_lines(c: Change, style: Styler, limit: int) -> list[str]:
     sym = style(SYMBOL[c.action], COLOUR[c.action])
-    head = f"  {sym} {c.name} {c.type} {c.ttl}"
+    head = f"  {sym} {visible(c.name)} {c.type} {c.ttl}"
     if c.action == "create" and len(c.values) == 1:
         return [f"{head}  {_quote(c.type, c.values[0], limit)}"]
     if c.action == "delete" and len(c.previous) == 1:
         return [f"{head}  {_quote(c.type, c.previous[0], limit)}"]
     if c.action == "update" and c.previous_ttl not in (None, c.ttl):
-        head = f"  {sym} {c.name} {c.type} {c.previous_ttl} -> {c.ttl}"
+        head = f"  {sym} {visible(c.name)} {c.type} {c.previous_ttl} -> {c.ttl}"
     lines = [head]
     old, new = set(c.previous), set(c.values)
     for v in c.previous:
@@ -89,12 +92,12 @@ def plan_text(result: PlanResult, manual: Sequence[dict[str, str]], notes: Seque
             lines.extend(_change_lines(c, style, limit))
         lines.append("")
     for n in notes:
-        lines.append(f"Note: {n}")
+        lines.append(f"Note: {visible(n)}")
     if result.unsafe:
         if lines and lines[-1]:
             lines.append("")
         for u in result.unsafe:
-            lines.append(style(f"Warning: {u} (apply needs --force)", "yellow"))
+            lines.append(style(f"Warning: {visible(u)} (apply needs --force)", "yellow"))
     if manual:
         if lines and lines[-1]:
             lines.append("")
@@ -109,7 +112,14 @@ def plan_text(result: PlanResult, manual: Sequence[dict[str, str]], notes: Seque
 
 
 def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return visible(text).replace("|", "\\|").replace("\n", " ")
+
+
+def md_code(text: str) -> str:
+    """`text` as inline code in a Markdown table cell, whatever it holds: HTML's <code> with the
+    text escaped, so a backtick or a pipe in a value cannot end the span or the cell."""
+    escaped = html.escape(visible(text), quote=False).replace("|", "&#124;").replace("`", "&#96;")
+    return f"<code>{escaped}</code>"
 
 
 def plan_markdown(result: PlanResult, manual: Sequence[dict[str, str]],
@@ -123,9 +133,11 @@ def plan_markdown(result: PlanResult, manual: Sequence[dict[str, str]],
             lines += ["", f"#### `{zone}` at `{target}`", "",
                       "| | Name | Type | TTL | Before | After |", "|---|---|---|---|---|---|"]
             for c in changes:
-                before = "<br>".join(f"`{_md_cell(_short(v, 80))}`" for v in c.previous)
-                after = "<br>".join(f"`{_md_cell(_short(v, 80))}`" for v in c.values)
-                lines.append(f"| {SYMBOL[c.action]} {c.action} | `{c.name}` | {c.type} | "
+                before = "<br>".join(md_code(_short(v, 80)) for v in c.previous)
+                after = "<br>".join(md_code(_short(v, 80)) for v in c.values)
+                name = f"`{c.name}`" if c.name.isprintable() and "`" not in c.name \
+                    and "|" not in c.name else md_code(c.name)
+                lines.append(f"| {SYMBOL[c.action]} {c.action} | {name} | {c.type} | "
                              f"{c.ttl} | {before} | {after} |")
     for u in result.unsafe:
         lines += ["", f"> **Warning:** {_md_cell(u)} (apply needs `--force`)"]

@@ -45,6 +45,7 @@ def plan_document(site: Site, result: PlanResult, zones_sha: str) -> dict[str, A
         "zones_digest": zones_sha,
         "domains": list(result.domains),
         "checksum": result.checksum,
+        "targets": result.target_digests,
         "summary": result.summary(),
         "changes": [c.to_json() for c in result.changes],
     }
@@ -96,18 +97,33 @@ def check_inputs(document: dict[str, Any], path: str, site: Site, domains: Seque
 
 
 def check_targets(document: dict[str, Any], path: str, fresh: PlanResult) -> None:
-    """Refuse when the targets no longer give the reviewed plan; say which zone at which target."""
-    if document.get("checksum") == fresh.checksum:
-        return
+    """Refuse when the targets no longer give the reviewed plan, or hold anything else than
+    when it was made; say which zone at which target. And refuse a plan whose changes are not
+    the ones a fresh plan gives: what the reviewer saw is what is applied."""
     planned: dict[tuple[str, str], list[Any]] = {}
-    for c in document.get("changes", []):
-        planned.setdefault((c["zone"], c["target"]), []).append(c)
+    changes = document.get("changes", [])
+    if not isinstance(changes, list) or not all(isinstance(c, dict) for c in changes):
+        raise PlanFileError(f"{path}: its changes are not a list of changes; make a new one with "
+                            "`pmgdns plan --out`")
+    for c in changes:
+        planned.setdefault((str(c.get("zone")), str(c.get("target"))), []).append(c)
     now = {k: [c.to_json() for c in v] for k, v in fresh.by_zone_target().items()}
     differing = sorted(k for k in set(planned) | set(now)
                        if _canon(planned.get(k, [])) != _canon(now.get(k, [])))
-    where = ", ".join(f"{z} at {t}" for z, t in differing) or "the plan's checksum"
+    reviewed = document.get("targets")
+    moved = sorted(k for k, v in (reviewed or {}).items()
+                   if fresh.target_digests.get(k) != v) if isinstance(reviewed, dict) else ["?"]
+    if document.get("checksum") == fresh.checksum and not differing and not moved:
+        return
+    if document.get("checksum") == fresh.checksum and differing:
+        raise StalePlanError(f"{path} is stale: its changes are not the ones planned (was the "
+                             "file edited?). Nothing was applied; run `pmgdns plan --out` again "
+                             "and review it.")
+    where = ", ".join([f"{z} at {t}" for z, t in differing] + [m for m in moved if m != "?"])
+    where = where or "the plan's checksum"
+    count = len(differing) + len(moved)
     raise StalePlanError(f"{path} is stale: the targets changed since the plan was made "
-                         f"({where} now differ{'s' if len(differing) == 1 else ''}). Nothing was "
+                         f"({where} now differ{'s' if count == 1 else ''}). Nothing was "
                          "applied; run `pmgdns plan --out` again and review it.")
 
 

@@ -67,6 +67,9 @@ class PlanResult:
     unsafe: list[str] = field(default_factory=list)
     octodns_plans: list[tuple[Any, Any]] = field(default_factory=list, repr=False)
     domains: list[str] = field(default_factory=list)
+    # {"ZONE at TARGET": sha256 of everything the target held in that zone}, for each planned
+    # (zone, target): a reviewed plan is stale when any of it changed, foreign records included
+    target_digests: dict[str, str] = field(default_factory=dict)
 
     def summary(self) -> dict[str, int]:
         out = {"create": 0, "update": 0, "delete": 0}
@@ -148,6 +151,13 @@ def _change(zone: str, target: str, change: Any) -> Change:
         previous=value_texts(old) if old is not None else (),
         previous_ttl=old.ttl if old is not None else None,
     )
+
+
+def zone_digest(zone: Any) -> str:
+    """sha256 over every record of an octoDNS zone (names, types, TTLs, values)."""
+    rows = sorted(json.dumps([r.fqdn, r._type, r.ttl, sorted(value_texts(r))])
+                  for r in zone.records)
+    return hashlib.sha256("\n".join(rows).encode("utf-8")).hexdigest()
 
 
 def octodns_checksum(plans: Iterable[tuple[Any, Any]]) -> str:
@@ -244,10 +254,9 @@ class Engine:
         if self.progress is None:
             return
         total = sum(len(self.site.domains[d].targets) for d in self.domains)
-        with self._lock:
+        with self._lock:  # planning threads report one at a time, in order
             self._planned += 1
-            done = self._planned
-        self.progress(min(done, total), total)
+            self.progress(min(self._planned, total), total)
 
     def _plan_zone(self, manager: Any, source: SiteSource, domain: str) -> list[tuple[Any, Any]]:
         """Plan one zone at each of its targets, as octoDNS's Manager does."""
@@ -310,8 +319,11 @@ class Engine:
                 plan.raise_if_unsafe()
             except UnsafePlan as exc:
                 unsafe.append(f"{zone} at {target.id}: {exc}")
+        digests = {f"{plan.desired.name} at {target.id}": zone_digest(plan.existing)
+                   for target, plan in plans}
         return PlanResult(changes=changes, checksum=octodns_checksum(plans), unsafe=unsafe,
-                          octodns_plans=plans, domains=list(self.domains))
+                          octodns_plans=plans, domains=list(self.domains),
+                          target_digests=digests)
 
     # -- apply --------------------------------------------------------------------------------
 

@@ -10,16 +10,17 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping
-from pathlib import Path as FsPath
 from typing import Any
 
 from .checker import Checker, shown
-from .errors import SpecError
+from .errors import FileProblem, SpecError
 from .families import FAMILIES
+from .files import MiB, read_bytes
 from .model import ENV_REF, SOURCE_ID, Domain, Gateway, Site, zone_of
 from .yamlload import Path, load_located
 
 DEFAULT_CONFIG = "config/site.yaml"
+MAX_SPEC = 64 * MiB  # bytes; a spec of 10,000 domains is well under 1 MiB
 RESERVED_PROVIDERS = {SOURCE_ID}
 LOCAL_PROVIDER: dict[str, Any] = {
     "class": "pmgdns.providers.local.LocalZoneFileProvider",
@@ -43,12 +44,12 @@ def load_site(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Site:
     """Read, check and resolve the spec at `path`. Raises SpecError."""
     file = str(path)
     try:
-        raw = FsPath(file).read_bytes()
+        raw = read_bytes(file, MAX_SPEC, "the spec")
     except FileNotFoundError:
         raise SpecError(file, "", "no such file; create one with `pmgdns init` or pass "
                                   "-c/--config PATH") from None
-    except OSError as exc:
-        raise SpecError(file, "", f"cannot be read: {exc.strerror}") from None
+    except FileProblem as exc:
+        raise SpecError(file, "", str(exc).replace(f"the spec {file} ", "")) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

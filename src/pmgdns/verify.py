@@ -19,6 +19,8 @@ from .checks import FAIL, OK, WARN, Check, Probe, VerifyOptions, make_resolver
 from .errors import VerifyError
 from .families import FAMILIES
 from .model import Domain, Gateway, Site
+from .output import md_code
+from .visible import visible
 
 Options = VerifyOptions
 
@@ -97,11 +99,12 @@ def report_text(report: Report, style: Callable[[str, str], str]) -> str:
     for c in report.checks:
         if c.subject != subject:
             subject = c.subject
-            lines.append(style(subject, "bold"))
-        fix = f" -> {c.fix}" if c.fix and c.status != OK else ""
-        lines.append(f"  {style(f'{c.status:<4}', colour[c.status])}  {c.check}: {c.message}{fix}")
+            lines.append(style(visible(subject), "bold"))
+        fix = f" -> {visible(c.fix)}" if c.fix and c.status != OK else ""
+        lines.append(f"  {style(f'{c.status:<4}', colour[c.status])}  {c.check}: "
+                     f"{visible(c.message)}{fix}")
     for n in report.notes:
-        lines.append(f"Note: {n}")
+        lines.append(f"Note: {visible(n)}")
     s = report.summary()
     lines.append(f"Verify: {s[OK]} ok, {s[WARN]} warnings, {s[FAIL]} failed.")
     return "\n".join(lines) + "\n"
@@ -113,8 +116,9 @@ def report_markdown(report: Report) -> str:
              f"**{s[OK]} ok, {s[WARN]} warnings, {s[FAIL]} failed.**", "",
              "| Status | Subject | Check | Finding | Fix |", "|---|---|---|---|---|"]
     for c in report.checks:
-        cells = [c.status, f"`{c.subject}`", c.check, c.message, c.fix]
-        lines.append("| " + " | ".join(x.replace("|", "\\|") for x in cells) + " |")
+        cells = [c.status, md_code(c.subject), c.check, md_code(c.message) if c.message else "",
+                 visible(c.fix).replace("|", "\\|")]
+        lines.append("| " + " | ".join(cells) + " |")
     for n in report.notes:
         lines += ["", f"> **Note:** {n}"]
     return "\n".join(lines) + "\n"

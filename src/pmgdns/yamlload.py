@@ -28,9 +28,27 @@ class LocatedYaml:
         return self.lines.get(())
 
 
+MAX_NODES = 1_000_000  # values built from one document, aliases counted each time they expand
+
+
+class _Budget:
+    def __init__(self, file: str) -> None:
+        self.left = MAX_NODES
+        self.file = file
+
+    def spend(self, node: yaml.Node) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise SpecError(self.file, "", f"expands to more than {MAX_NODES} values (YAML "
+                                           "aliases that repeat each other?); write the spec "
+                                           "out plainly", node.start_mark.line + 1)
+
+
 def _construct(
-    node: yaml.Node, path: Path, lines: dict[Path, int], file: str, loader: yaml.SafeLoader
+    node: yaml.Node, path: Path, lines: dict[Path, int], file: str, loader: yaml.SafeLoader,
+    budget: _Budget,
 ) -> Any:
+    budget.spend(node)
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
@@ -47,11 +65,11 @@ def _construct(
                 raise SpecError(file, ".".join(sub), "duplicate key; give each key once",
                                 key_node.start_mark.line + 1)
             lines[sub] = key_node.start_mark.line + 1
-            out[key] = _construct(value_node, sub, lines, file, loader)
+            out[key] = _construct(value_node, sub, lines, file, loader, budget)
         return out
     if isinstance(node, yaml.SequenceNode):
         return [
-            _construct(item, (*path, str(i)), lines, file, loader)
+            _construct(item, (*path, str(i)), lines, file, loader, budget)
             for i, item in enumerate(node.value)
         ]
     return loader.construct_object(node, deep=True)
@@ -68,11 +86,15 @@ def load_located(text: str, file: str) -> LocatedYaml:
         raise SpecError(file, "", f"YAML syntax error: {problem}; fix the syntax", line) from None
     except yaml.YAMLError as exc:
         raise SpecError(file, "", f"YAML error: {exc}") from None
+    except RecursionError:
+        raise SpecError(file, "", "is nested too deeply to be a spec") from None
     lines: dict[Path, int] = {}
     if node is None:
         return LocatedYaml(None, lines, file)
     try:
-        data = _construct(node, (), lines, file, yaml.SafeLoader(""))
+        data = _construct(node, (), lines, file, yaml.SafeLoader(""), _Budget(file))
+    except RecursionError:
+        raise SpecError(file, "", "is nested too deeply to be a spec") from None
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else None

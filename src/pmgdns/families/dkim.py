@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path as FsPath
 from typing import TYPE_CHECKING, Any
 
 from .. import dkim as keys
+from ..checker import shown
+from ..errors import FileProblem
+from ..files import KiB, read_text
 from ..model import Domain, RecordSpec, Site
 from .base import WHOLE, Claim, Family, Path, Slot, ZoneContext
 
@@ -71,13 +73,22 @@ def _key(c: Checker, d: Mapping[str, Any], path: Path, selector: str) -> keys.Dk
         else:
             fname = c.string(d[src], kpath)
             try:
-                text = FsPath(fname).read_text(encoding="utf-8")
+                text = read_text(fname, 64 * KiB, "the key file")
             except FileNotFoundError:
-                raise c.fail(kpath, f"the file `{fname}` does not exist (paths resolve from the "
-                                    "current directory)") from None
-            except (OSError, UnicodeDecodeError) as exc:
-                raise c.fail(kpath, f"the file `{fname}` cannot be read: {exc}") from None
-            key = keys.from_file_text(text)
+                raise c.fail(kpath, f"the file `{shown(fname)}` does not exist (paths resolve "
+                                    "from the current directory)") from None
+            except FileProblem as exc:
+                raise c.fail(kpath, str(exc)) from None
+            try:
+                key = keys.from_file_text(text)
+            except keys.DkimKeyError as exc:
+                # say what is wrong without any of the file's content (it may be anything)
+                private = "PRIVATE key" in str(exc)
+                raise c.fail(kpath, f"the file `{shown(fname)}` " + (
+                    "holds a PRIVATE key; give the public key (`openssl pkey -pubout`), and keep "
+                    "the private key off the repository" if private else
+                    "holds no usable DKIM public key (a PEM public key, or the record PMG "
+                    "shows: `pmgconfig dkim_record`)")) from None
     except keys.DkimKeyError as exc:
         raise c.fail(kpath, f"{exc}; paste the public key or the record PMG shows "
                             "(`pmgconfig dkim_record`)") from None

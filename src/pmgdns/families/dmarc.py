@@ -21,7 +21,10 @@ POLICIES = ("none", "quarantine", "reject")
 KEYS = ("p", "sp", "np", "t", "rua", "ruf", "fo", "aspf", "adkim", "pct", "rf", "ri")
 REMOVED = ("pct", "rf", "ri")
 BUILTIN: dict[str, Any] = {"p": "quarantine", "aspf": "s", "adkim": "s"}
-MAILTO = re.compile(r"^mailto:([^@\s,;!]+)@([^@\s,;!]+?)(![0-9]+[kmgt]?)?$", re.I)
+# RFC 9989 §4.7 / RFC 6068: a mailto: URI with an optional `!size`; the local part as RFC 5322's
+# dot-atom (no `,` `;` `!`, which the DMARC record reserves), the domain as a host name
+MAILTO = re.compile(r"^mailto:([A-Za-z0-9.#$%&'*+/=?^_`{|}~-]+)@([A-Za-z0-9._-]+)"
+                    r"(![0-9]+[kmgt]?)?$", re.I)
 
 
 @dataclass(frozen=True)

@@ -26,11 +26,17 @@ _LOOKUP = re.compile(r"^[+~?-]?(include:|a\b|a:|a/|mx\b|mx:|mx/|ptr|exists:|redi
 def check_spf(c: Checker, value: Any, path: Path, inherited: Any = None) -> str:
     from ..checker import shown
 
-    text = " ".join(c.string(value, path).split())
+    raw = c.string(value, path)
+    bad = [ch for ch in raw if not (" " <= ch <= "~") or ch in '\\"']
+    if bad:
+        raise c.fail(path, f"holds {shown(bad[0])!s}; an SPF record is visible ASCII (RFC 7208 "
+                           "§3) and pmgdns publishes no backslash or double quote in it: write "
+                           "the terms plainly, e.g. v=spf1 mx -all")
+    text = " ".join(raw.split())
     if not re.match(r"^v=spf1( |$)", text, re.I):
         raise c.fail(path, f"`{shown(text)}` is not an SPF record; it must start with `v=spf1`")
-    if not text.isascii() or len(text) > 450:
-        raise c.fail(path, "must be ASCII and at most 450 characters")
+    if len(text) > 450:
+        raise c.fail(path, "must be at most 450 characters")
     terms = text.split()[1:]
     lookups = sum(1 for t in terms if _LOOKUP.match(t))
     if lookups > 10:
