@@ -1,4 +1,7 @@
-"""The reverse-DNS (PTR) request for the hoster: the one record pmgdns cannot set itself."""
+"""The reverse-DNS (PTR) request for the hoster: the one record pmgdns cannot set itself.
+
+One request lists every address of every gateway node (spec-v1 §6.1).
+"""
 
 from __future__ import annotations
 
@@ -6,66 +9,77 @@ import ipaddress
 import json
 from typing import Any
 
-from .model import Site
-from .records import HELO_SPF
+from .families.gateway import HELO_SPF
+from .model import Gateway, Site
 
 
 def ptr_requests(site: Site) -> list[dict[str, str]]:
-    """Each gateway address, its reverse name and the PTR value wanted."""
+    """Each address of each node, its reverse name and the PTR value wanted."""
     out = []
-    for address in site.gateway.addresses:
-        ip = ipaddress.ip_address(address)
-        out.append({"address": str(ip), "reverse_name": f"{ip.reverse_pointer}.",
-                    "ptr": site.gateway.fqdn})
+    for node in site.gateways:
+        for address in node.addresses:
+            ip = ipaddress.ip_address(address)
+            out.append({"address": str(ip), "reverse_name": f"{ip.reverse_pointer}.",
+                        "ptr": node.fqdn})
     return out
 
 
 def forward_records(site: Site) -> list[dict[str, str]]:
-    g = site.gateway
-    out = [{"name": g.fqdn, "type": "A", "value": g.ipv4}]
-    if g.ipv6:
-        out.append({"name": g.fqdn, "type": "AAAA", "value": g.ipv6})
-    out.append({"name": g.fqdn, "type": "TXT", "value": HELO_SPF})
+    out = []
+    for g in site.gateways:
+        out.append({"name": g.fqdn, "type": "A", "value": g.ipv4})
+        if g.ipv6:
+            out.append({"name": g.fqdn, "type": "AAAA", "value": g.ipv6})
+        out.append({"name": g.fqdn, "type": "TXT", "value": HELO_SPF})
     return out
 
 
-def manual_steps(site: Site) -> list[dict[str, str]]:
-    """The `manual` entries of a plan (spec-v1 §5)."""
-    return [{"kind": "ptr", "address": r["address"], "name": r["ptr"]}
-            for r in ptr_requests(site)]
+def _managed(site: Site, node: Gateway) -> str | None:
+    zone = site.node_zone(node)
+    return None if zone is None or site.domains[zone].absent else zone
 
 
 def _forward_note(site: Site) -> str:
-    zone = site.gateway_zone()
-    if zone is None or site.domains[zone].absent:
+    zones = [_managed(site, g) for g in site.gateways]
+    if all(z is None for z in zones):
         return ("These forward records must exist too; they are in a zone this tool does not "
                 "manage, so please check them:")
-    return "The forward records are published (pmgdns manages them in the zone " + zone + "):"
+    if all(z is not None for z in zones):
+        names = sorted({z for z in zones if z})
+        return ("The forward records are published (pmgdns manages them in the zone"
+                f"{'s' if len(names) > 1 else ''} {', '.join(names)}):")
+    return ("These forward records must exist too; pmgdns publishes those in the zones it "
+            "manages, please check the others:")
+
+
+def _names(site: Site) -> str:
+    names = [g.fqdn for g in site.gateways]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def ticket_text(site: Site) -> str:
-    g = site.gateway.fqdn
-    host = site.gateway.hostname
+    many = len(site.gateways) > 1
+    hosts = ", ".join(g.hostname for g in site.gateways)
     reqs = ptr_requests(site)
     width = max(len(r["address"]) for r in reqs)
     rwidth = max(len(r["reverse_name"]) for r in reqs)
     lines = [
-        f"Subject: Reverse DNS (PTR) for our mail gateway {g}",
+        f"Subject: Reverse DNS (PTR) for our mail gateway{'s' if many else ''} {_names(site)}",
         "",
         "Hello,",
         "",
         f"please set the reverse DNS (PTR) record{'s' if len(reqs) > 1 else ''} of our mail "
-        "gateway as follows:",
+        f"gateway{'s' if many else ''} as follows:",
         "",
     ]
     for r in reqs:
         lines.append(f"  {r['address']:<{width}}  {r['reverse_name']:<{rwidth}}  PTR  {r['ptr']}")
     lines += [
         "",
-        f"Why: the server sends mail as {host}. Receiving mail servers look up the PTR of the "
-        "connecting address and require that it names the host and that the host resolves back "
-        "to the same address (forward-confirmed reverse DNS); without it, many of them reject or "
-        "junk our mail.",
+        f"Why: the server{'s send' if many else ' sends'} mail as {hosts}. Receiving mail "
+        "servers look up the PTR of the connecting address and require that it names the host "
+        "and that the host resolves back to the same address (forward-confirmed reverse DNS); "
+        "without it, many of them reject or junk our mail.",
         "",
         _forward_note(site),
     ]
@@ -77,9 +91,10 @@ def ticket_text(site: Site) -> str:
 
 
 def ticket_markdown(site: Site) -> str:
-    g = site.gateway.fqdn
+    many = len(site.gateways) > 1
+    names = ", ".join(f"`{g.fqdn}`" for g in site.gateways)
     lines = [
-        f"### Reverse DNS (PTR) for our mail gateway `{g}`",
+        f"### Reverse DNS (PTR) for our mail gateway{'s' if many else ''} {names}",
         "",
         "Please set these PTR records:",
         "",
@@ -88,11 +103,13 @@ def ticket_markdown(site: Site) -> str:
     ]
     for r in ptr_requests(site):
         lines.append(f"| `{r['address']}` | `{r['reverse_name']}` | `{r['ptr']}` |")
+    g = site.gateway.fqdn if not many else "the host"
+    back = f"`{g}`" if not many else "the host"
     lines += [
         "",
         "**Why:** receiving mail servers require forward-confirmed reverse DNS: the PTR of the "
-        f"connecting address must name `{g}`, and `{g}` must resolve back to that address. "
-        "Without it, much of our mail is rejected or junked.",
+        f"connecting address must name {f'`{g}`' if not many else 'the host'}, and {back} must "
+        "resolve back to that address. Without it, much of our mail is rejected or junked.",
         "",
         _forward_note(site),
         "",
@@ -108,8 +125,9 @@ def ticket_json(site: Site) -> str:
     data: dict[str, Any] = {
         "version": 1,
         "gateway": site.gateway.fqdn,
+        "gateways": [g.fqdn for g in site.gateways],
         "ptr": ptr_requests(site),
         "forward": forward_records(site),
-        "forward_managed": site.gateway_zone() is not None,
+        "forward_managed": all(_managed(site, g) is not None for g in site.gateways),
     }
     return json.dumps(data, indent=2) + "\n"

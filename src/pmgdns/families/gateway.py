@@ -1,8 +1,10 @@
 """The gateway nodes' own records (spec-v1 §2, §6.1): A, AAAA and the SPF of the HELO name
 `v=spf1 a -all` at each node, in the zone that contains it; the PTR request for the hoster.
 
-Keys: `gateway:` (one node). A and AAAA at a node are owned whole, its TXT shares the `v=spf1`
-value; `absent: true` on the node's zone removes them.
+Keys: `gateway:` (one node) or `gateways:` (a PMG cluster: every node that receives mail from
+the internet), `retired_gateways:` (names whose records pmgdns removes), and a domain's
+`gateways: [hostnames]` (the nodes that serve its MX). A and AAAA at a node are owned whole,
+its TXT shares the `v=spf1` value; `absent: true` on the node's zone removes them.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..checker import shown
 from ..model import Domain, Gateway, RecordSpec, Site, in_zone, relative, zone_of
-from .base import SPF, WHOLE, Claim, Family, Path, Slot, ZoneContext, txt
+from .base import SPF, WHOLE, Claim, Family, Key, Path, Slot, ZoneContext, txt
 
 if TYPE_CHECKING:
     from ..checker import Checker
@@ -22,7 +25,7 @@ if TYPE_CHECKING:
 HELO_SPF = "v=spf1 a -all"
 DOC_V4 = [ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")]
 DOC_V6 = [ipaddress.ip_network(n) for n in ("2001:db8::/32", "3fff::/20")]
-NODE_KEYS = ("hostname", "ipv4", "ipv6")
+NODE_KEYS = ("hostname", "ipv4", "ipv6", "mx_priority")
 
 
 @dataclass(frozen=True)
@@ -39,8 +42,6 @@ def check_ip(c: Checker, value: Any, path: Path, version: int) -> str:
     try:
         addr = ipaddress.ip_address(text)
     except ValueError:
-        from ..checker import shown
-
         raise c.fail(path, f"`{shown(text)}` is not a valid IPv{version} address") from None
     if addr.version != version:
         raise c.fail(path, f"`{text}` is an IPv{addr.version} address; this key takes "
@@ -70,11 +71,74 @@ def _node(c: Checker, value: Any, path: Path) -> Gateway:
     hostname = c.hostname(g["hostname"], (*path, "hostname"))
     ipv4 = check_ip(c, g["ipv4"], (*path, "ipv4"), 4)
     ipv6 = check_ip(c, g["ipv6"], (*path, "ipv6"), 6) if g.get("ipv6") is not None else None
+    prio = (c.integer(g["mx_priority"], (*path, "mx_priority"), 0, 65535)
+            if g.get("mx_priority") is not None else None)
     options: dict[str, Any] = {}
     for name, key in extra.items():
         value = key.parse(c, g[name], (*path, name), key.default) if name in g else key.default
         options[name] = key.finish(c, (*path, name), value) if key.finish else value
-    return Gateway(hostname, ipv4, ipv6, options=options)
+    return Gateway(hostname, ipv4, ipv6, prio, options=options)
+
+
+def _nodes(c: Checker, top: Mapping[str, Any]) -> tuple[Gateway, ...]:
+    if "gateway" in top and "gateways" in top:
+        raise c.fail(("gateways",), "and `gateway:` are both given; keep one: `gateway:` for a "
+                                    "single node, `gateways:` (a list) for a cluster")
+    if "gateways" not in top:
+        if "gateway" not in top:
+            raise c.fail(("gateway",), "is missing; every spec needs version, gateway (or "
+                                       "gateways), dkim and domains")
+        return (_node(c, top["gateway"], ("gateway",)),)
+    raw = top["gateways"]
+    if not isinstance(raw, list) or not raw:
+        raise c.fail(("gateways",), "must be a non-empty list of nodes, e.g. "
+                                    "[{hostname: mx1.example.com, ipv4: 198.51.100.25}]")
+    nodes = tuple(_node(c, n, ("gateways", str(i))) for i, n in enumerate(raw))
+    seen: dict[str, int] = {}
+    for i, node in enumerate(nodes):
+        for what, value in (("hostname", node.hostname), ("address", node.ipv4),
+                            ("address", node.ipv6)):
+            if value is None:
+                continue
+            if value in seen:
+                key = "hostname" if what == "hostname" else ("ipv4" if value == node.ipv4
+                                                             else "ipv6")
+                raise c.fail(("gateways", str(i), key),
+                             f"{shown(value)} is also the {what} of gateways.{seen[value]}; "
+                             "every node needs a hostname and addresses of its own")
+            seen[value] = i
+    return nodes
+
+
+def _retired(c: Checker, value: Any, nodes: tuple[Gateway, ...]) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    path: Path = ("retired_gateways",)
+    if not isinstance(value, list):
+        raise c.fail(path, "must be a list of host names, e.g. [mx0.example.com]")
+    out: list[str] = []
+    for i, raw in enumerate(value):
+        name = c.hostname(raw, (*path, str(i)))
+        if any(n.hostname == name for n in nodes):
+            raise c.fail((*path, str(i)), f"{name} is still a gateway node; remove it from "
+                                           "`gateways:` to retire it, or from here to keep it")
+        if name not in out:
+            out.append(name)
+    return tuple(out)
+
+
+def _subset(c: Checker, value: Any, path: Path, inherited: Any = None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    names = value if isinstance(value, list) else [value]
+    if not names:
+        raise c.fail(path, "must list at least one gateway node, e.g. [mx1.example.com]")
+    out: list[str] = []
+    for i, raw in enumerate(names):
+        name = c.hostname(raw, (*path, str(i)))
+        if name not in out:
+            out.append(name)
+    return tuple(out)
 
 
 def node_slots(node: str, zone: str) -> dict[Slot, Claim]:
@@ -87,21 +151,27 @@ def node_slots(node: str, zone: str) -> dict[Slot, Claim]:
 
 class GatewayFamily(Family):
     name = "gateway"
-    top_keys = ("gateway",)
+    top_keys = ("gateway", "gateways", "retired_gateways")
+    domain_keys = (Key("gateways", (), _subset),)
 
     def parse_top(self, c: Checker, top: Mapping[str, Any]) -> Gateways:
-        if "gateway" not in top:
-            raise c.fail(("gateway",), "is missing; every spec needs version, gateway, dkim "
-                                       "and domains")
-        return Gateways((_node(c, top["gateway"], ("gateway",)),))
+        nodes = _nodes(c, top)
+        return Gateways(nodes, _retired(c, top.get("retired_gateways"), nodes))
 
     def check_site(self, c: Checker, site: Site) -> None:
+        known = {g.hostname for g in site.gateways}
         for domain in site.domains.values():
             for node in site.gateways:
                 if domain.name == node.hostname:
                     raise c.fail(domain.path, "is the gateway's own hostname; give the gateway "
                                               f"a host name inside the domain, e.g. "
                                               f"mx1.{domain.name}")
+            subset: tuple[str, ...] = domain.options.get("gateways", ())
+            for i, name in enumerate(subset):
+                if name not in known:
+                    raise c.fail((*domain.path, "gateways", str(i)),
+                                 f"{name} is not a gateway node; name one of "
+                                 f"{', '.join(sorted(known))}")
 
     def records(self, site: Site, domain: Domain) -> Iterable[RecordSpec]:
         z, ttl = domain.zone, domain.ttl
