@@ -44,6 +44,26 @@ class Checker:
     def __init__(self, doc: LocatedYaml) -> None:
         self.doc = doc
         self.warnings: list[str] = []
+        self.inputs: dict[str, str] = {}  # files the spec names: path -> sha256 of the content
+
+    def read_input(self, value: Any, path: Path, limit: int, what: str) -> bytes:
+        """The content of a file the spec names (a key, a certificate): a regular file of at
+        most `limit` bytes. Errors name the key and the file, never its content."""
+        import hashlib
+
+        from .errors import FileProblem
+        from .files import read_bytes
+
+        name = self.string(value, path)
+        try:
+            data = read_bytes(name, limit, what)
+        except FileNotFoundError:
+            raise self.fail(path, f"the file `{shown(name)}` does not exist (paths resolve "
+                                  "from the current directory)") from None
+        except FileProblem as exc:
+            raise self.fail(path, str(exc)) from None
+        self.inputs[name] = hashlib.sha256(data).hexdigest()
+        return data
 
     @property
     def file(self) -> str:

@@ -100,6 +100,7 @@ class Site:
     sections: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     memo: dict[str, Any] = field(default_factory=dict, repr=False)
+    inputs: dict[str, str] = field(default_factory=dict)  # files it names: path -> sha256
 
     # -- the gateway nodes and the DKIM key, which most families need ----------------------------
 

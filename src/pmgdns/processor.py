@@ -73,7 +73,8 @@ class OwnershipProcessor(BaseProcessor):  # type: ignore[misc]
 
         published = {name for name, _ in ours}
         for record in existing.records:
-            if record._type == "CNAME" and record.name in published:
+            if record._type == "CNAME" and record.name in published \
+                    and (record.name, "CNAME") not in claims:
                 raise OwnershipConflict(
                     f"CNAME conflict: {record.fqdn} is a CNAME to {record.value} at "
                     f"{target.id}, but pmgdns must publish "

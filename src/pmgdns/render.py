@@ -199,7 +199,7 @@ def _fingerprint(site: Site, zones_dir: str, config_file: str) -> str:
     from . import __version__
 
     parts = [__version__, site.file, site.digest, zones_dir, config_file,
-             *(key.p for _, key in site.dkim.published())]
+             *(f"{path}={sha}" for path, sha in sorted(site.inputs.items()))]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 

@@ -22,13 +22,20 @@ TXT_TYPES = ("TXT", "SPF")
 def record_data(r: RecordSpec) -> dict[str, Any]:
     """The octoDNS data of one record set, as the zone YAML holds it (values unescaped)."""
     data: dict[str, Any] = {"type": r.type, "ttl": r.ttl}
-    if r.type == "MX":
-        values: list[Any] = []
-        for v in r.values:
+    values: list[Any] = []
+    for v in r.values:
+        if r.type == "MX":
             pref, exchange = v.split(" ", 1)
             values.append({"exchange": exchange, "preference": int(pref)})
-    else:
-        values = list(r.values)
+        elif r.type == "CAA":
+            flags, tag, value = v.split(" ", 2)
+            values.append({"flags": int(flags), "tag": tag, "value": value.strip('"')})
+        elif r.type == "TLSA":
+            usage, selector, mtype, digest = v.split(" ", 3)
+            values.append({"certificate_usage": int(usage), "selector": int(selector),
+                           "matching_type": int(mtype), "certificate_association_data": digest})
+        else:
+            values.append(v)
     if len(values) == 1:
         data["value"] = values[0]
     else:

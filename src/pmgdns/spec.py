@@ -89,6 +89,7 @@ def parse_site(text: str, file: str) -> Site:
     for family in FAMILIES:
         family.check_site(c, site)
     site.warnings = c.warnings
+    site.inputs = dict(c.inputs)
     return site
 
 

@@ -68,6 +68,10 @@ def verify(site: Site, domains: Iterable[str], resolver: dns.resolver.Resolver,
            workers: int = 16, progress: Callable[[int, int], None] | None = None,
            options: VerifyOptions | None = None) -> Report:
     """Run every family's checks: the nodes', then the domains' (concurrently)."""
+    from checkdmarc.utils import DNS_CACHE
+
+    # checkdmarc caches answers by name only, not by name server: a verify run asks afresh
+    DNS_CACHE.clear()
     probe = Probe(site, resolver, options or VerifyOptions())
     chosen = [site.domains[d] for d in domains]
     report = Report()

@@ -7,7 +7,22 @@ loop over this list; nothing else needs to know the family.
 
 from __future__ import annotations
 
-from . import dkim, dmarc, dmarc_reports, firewall, gateway, mx, spf, wildcard_spf
+from . import (
+    caa,
+    dkim,
+    dmarc,
+    dmarc_reports,
+    firewall,
+    gateway,
+    mta_sts,
+    mx,
+    parked,
+    smtp,
+    spf,
+    tls_rpt,
+    tlsa,
+    wildcard_spf,
+)
 from .base import Family
 
 FAMILIES: tuple[Family, ...] = (
@@ -18,6 +33,12 @@ FAMILIES: tuple[Family, ...] = (
     dmarc.FAMILY,
     dkim.FAMILY,
     dmarc_reports.FAMILY,
+    parked.FAMILY,
+    mta_sts.FAMILY,
+    tls_rpt.FAMILY,
+    caa.FAMILY,
+    tlsa.FAMILY,
+    smtp.FAMILY,
     firewall.FAMILY,
 )
 

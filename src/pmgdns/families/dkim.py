@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import dkim as keys
 from ..checker import shown
-from ..errors import FileProblem
-from ..files import KiB, read_text
+from ..files import KiB
 from ..model import Domain, RecordSpec, Site
 from .base import WHOLE, Claim, Family, Path, Slot, ZoneContext
 
@@ -72,13 +71,7 @@ def _key(c: Checker, d: Mapping[str, Any], path: Path, selector: str) -> keys.Dk
             key = keys.from_record_text(c.string(d[src], kpath))
         else:
             fname = c.string(d[src], kpath)
-            try:
-                text = read_text(fname, 64 * KiB, "the key file")
-            except FileNotFoundError:
-                raise c.fail(kpath, f"the file `{shown(fname)}` does not exist (paths resolve "
-                                    "from the current directory)") from None
-            except FileProblem as exc:
-                raise c.fail(kpath, str(exc)) from None
+            text = c.read_input(fname, kpath, 64 * KiB, "the key file").decode("utf-8", "replace")
             try:
                 key = keys.from_file_text(text)
             except keys.DkimKeyError as exc:

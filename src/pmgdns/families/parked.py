@@ -1,0 +1,80 @@
+"""Parked domains (RFC 7505, M3AAWG's practice, spec-v1 §6.2): `parked: true` says a domain sends
+and receives no mail. Instead of the domain rows of §2 it publishes the null MX `0 .`,
+`v=spf1 -all`, `_dmarc` with `p=reject`, and `*._domainkey.D TXT "v=DKIM1; p="` (no key is
+valid), and no DKIM key, MTA-STS or TLS-RPT; the wildcard SPF stays as `wildcard_spf` says.
+
+pmgdns owns the null MX whole and the `v=DKIM1` values at `*._domainkey.D` (they go when the
+domain is no longer parked).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..model import Domain, RecordSpec, Site
+from .base import DKIM, DMARC, SPF, WHOLE, Claim, Family, Key, Path, Slot, ZoneContext, txt
+
+if TYPE_CHECKING:
+    from ..checker import Checker
+    from ..checks import Check, Probe
+
+NULL_MX = "0 ."
+NULL_SPF = "v=spf1 -all"
+REVOKED = "v=DKIM1; p="
+
+
+def _flag(c: Checker, value: Any, path: Path, inherited: Any = None) -> bool:
+    return c.boolean(value, path)
+
+
+def dmarc_value() -> str:
+    return "v=DMARC1; p=reject; aspf=s; adkim=s;"
+
+
+class ParkedFamily(Family):
+    name = "parked"
+    domain_keys = (Key("parked", False, _flag),)
+
+    def records(self, site: Site, domain: Domain) -> Iterable[RecordSpec]:
+        if not domain.parked:
+            return
+        z, ttl = domain.zone, domain.ttl
+        yield RecordSpec(z, "", "MX", ttl, (NULL_MX,))
+        yield RecordSpec(z, "", "TXT", ttl, (NULL_SPF,))
+        yield RecordSpec(z, "_dmarc", "TXT", ttl, (dmarc_value(),))
+        yield RecordSpec(z, "*._domainkey", "TXT", ttl, (REVOKED,))
+
+    def claims(self, options: Mapping[str, Any], ctx: ZoneContext) -> dict[Slot, Claim]:
+        out = ctx.claim_desired({("", "MX"): WHOLE, ("", "TXT"): txt(SPF),
+                                 ("_dmarc", "TXT"): txt(DMARC)})
+        out[("*._domainkey", "TXT")] = txt(DKIM)
+        return out
+
+    def domain_checks(self, probe: Probe, domain: Domain) -> list[Check]:
+        from ..checks import APPLY, FAIL, OK, Check
+        from .dmarc import Dmarc, dmarc_checks
+
+        if not domain.parked:
+            return []
+        d = domain
+        out: list[Check] = []
+
+        def one(check: str, name: str, have: list[str], want: str) -> None:
+            ok = have == [want]
+            observed = " | ".join(have) or "nothing"
+            out.append(Check(d.name, self.name, check, OK if ok else FAIL,
+                             f"{name} has {observed}" + ("" if ok else f", a parked domain has "
+                                                                        f"{want} only"),
+                             "" if ok else APPLY, observed=observed, expected=want))
+
+        mx = [f"{r.preference} {r.exchange}" for r in probe.rrset(d.zone, "MX")]
+        one("null MX", d.zone, sorted(mx), NULL_MX)
+        one("SPF", d.zone, [v for v in probe.txt(d.zone) if SPF.matches(v)], NULL_SPF)
+        one("no DKIM", f"*._domainkey.{d.zone}",
+            [v for v in probe.txt(f"*._domainkey.{d.zone}") if DKIM.matches(v)], REVOKED)
+        out.extend(dmarc_checks(probe, d, self.name, Dmarc(p="reject", aspf="s", adkim="s")))
+        return out
+
+
+FAMILY = ParkedFamily()
