@@ -36,8 +36,10 @@ class Gateways:
     retired: tuple[str, ...] = ()
 
 
-def check_ip(c: Checker, value: Any, path: Path, version: int) -> str:
-    """A public IPv4/IPv6 address of a gateway; documentation addresses are a warning."""
+def check_ip(c: Checker, value: Any, path: Path, version: int,
+             who: str = "a gateway") -> str:
+    """A public IPv4/IPv6 address (of a gateway, unless `who` says whose); documentation
+    addresses are a warning."""
     text = c.string(value, path) if not isinstance(value, int) else str(value)
     try:
         addr = ipaddress.ip_address(text)
@@ -49,14 +51,14 @@ def check_ip(c: Checker, value: Any, path: Path, version: int) -> str:
     docs = DOC_V4 if version == 4 else DOC_V6
     if any(addr in net for net in docs):
         c.warn(path, f"{addr} is a documentation address: fine for an example, but the world "
-                     "cannot reach a gateway there")
+                     f"cannot reach {who} there")
         return str(addr)
     if not addr.is_global or addr.is_multicast or addr.is_reserved:
         kind = ("loopback" if addr.is_loopback else "link-local" if addr.is_link_local
                 else "multicast" if addr.is_multicast else "unspecified" if addr.is_unspecified
                 else "private or reserved")
-        raise c.fail(path, f"{addr} is a {kind} address; give the gateway's public "
-                           f"IPv{version} address, the one the internet connects to on port 25")
+        raise c.fail(path, f"{addr} is a {kind} address; give the public IPv{version} address "
+                           f"of {who}, the one the internet connects to")
     return str(addr)
 
 

@@ -28,6 +28,7 @@ MODES = ("enforce", "testing", "none")
 KEYS = ("mode", "max_age", "web")
 DEFAULTS: dict[str, Any] = {"mode": "enforce", "max_age": 604800}
 POLICY_DIR = os.path.join("build", "mta-sts")
+WEB = "the web server of https://mta-sts.DOMAIN/"
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,10 @@ def _parse(c: Checker, value: Any, path: Path, inherited: Any) -> dict[str, Any]
             raise c.fail(wpath, "give either cname or ipv4/ipv6, not both (a CNAME stands alone)")
         out["web"] = {
             "cname": c.hostname(web["cname"], (*wpath, "cname")) if "cname" in web else None,
-            "ipv4": check_ip(c, web["ipv4"], (*wpath, "ipv4"), 4) if "ipv4" in web else None,
-            "ipv6": check_ip(c, web["ipv6"], (*wpath, "ipv6"), 6) if "ipv6" in web else None,
+            "ipv4": check_ip(c, web["ipv4"], (*wpath, "ipv4"), 4, WEB) if "ipv4" in web
+            else None,
+            "ipv6": check_ip(c, web["ipv6"], (*wpath, "ipv6"), 6, WEB) if "ipv6" in web
+            else None,
         }
     return out
 
@@ -149,8 +152,8 @@ class MtaStsFamily(Family):
                              expected=want))
         else:
             try:
-                tags = parse_mta_sts_record(values[0])["tags"]
-                seen = str(tags.get("id", {}).get("value", ""))
+                tag = parse_mta_sts_record(values[0])["tags"].get("id", "")
+                seen = str(tag.get("value", "") if isinstance(tag, dict) else tag)
             except MTASTSError as exc:
                 seen = ""
                 out.append(Check(d.name, self.name, "MTA-STS", FAIL,
