@@ -93,7 +93,11 @@ def plan(workspace: Workspace, site: Site, patterns: Sequence[str] = (),
     workspace.render(site, force=False)
     engine = workspace.engine(site, patterns, parallel, progress)
     result = engine.plan()
-    return PlanRun(engine, result, manual_steps(site), notes(site))
+    return PlanRun(engine, result, manual_steps(site), notes(site) + plan_notes(site, result))
+
+
+def plan_notes(site: Site, result: PlanResult) -> list[str]:
+    return [n for f in FAMILIES for n in f.plan_notes(site, result.changes)]
 
 
 def write_plan_file(workspace: Workspace, site: Site, run: PlanRun, path: str) -> None:

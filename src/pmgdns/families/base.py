@@ -20,7 +20,7 @@ processor, plan and verify loop over it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -29,6 +29,7 @@ from ..model import Domain, Gateway, RecordSpec, Site
 if TYPE_CHECKING:
     from ..checker import Checker
     from ..checks import Check, Probe
+    from ..planning import Change
 
 Path = tuple[str, ...]
 Slot = tuple[str, str]  # (name relative to the zone, type)
@@ -152,6 +153,10 @@ class Family:
 
     def manual(self, site: Site) -> list[dict[str, str]]:
         """Manual steps for the plan's `manual` list (spec-v1 §5)."""
+        return []
+
+    def plan_notes(self, site: Site, changes: Sequence[Change]) -> list[str]:
+        """Notes that depend on what the plan changes (e.g. when a next key is safe to use)."""
         return []
 
     # -- ownership (runs inside the octoDNS processor) --------------------------------------------

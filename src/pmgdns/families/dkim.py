@@ -9,8 +9,9 @@ key, and two keys at one selector make receivers pick one at random.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .. import dkim as keys
@@ -22,6 +23,7 @@ from .base import WHOLE, Claim, Family, Path, Slot, ZoneContext
 if TYPE_CHECKING:
     from ..checker import Checker
     from ..checks import Check, Probe
+    from ..planning import Change
 
 KEY_SOURCES = ("public_key", "record", "key_file")
 SELECTOR_HELP = "letters, digits, `-`, `_`, dot-separated labels"
@@ -146,6 +148,25 @@ class DkimFamily(Family):
         for selector, key in site.dkim.published():
             yield RecordSpec(domain.zone, f"{selector}._domainkey", "TXT", domain.ttl,
                              (key.txt_value,))
+
+    def plan_notes(self, site: Site, changes: Sequence[Change]) -> list[str]:
+        nxt = site.dkim.next_selector
+        if not nxt:
+            return []
+        marker = f"{nxt}._domainkey."
+        pending = [c for c in changes if c.name.startswith(marker) and c.action != "delete"]
+        ttls = [d.ttl for d in site.domains.values()
+                if not d.absent and not d.options.get("parked")]
+        ttl = max(ttls, default=0)
+        if pending:
+            when = (datetime.now(UTC) + timedelta(seconds=ttl)).strftime("%Y-%m-%d %H:%M UTC")
+            return [f"the next DKIM key ({nxt}) is published by this plan in "
+                    f"{len({c.zone for c in pending})} zone(s): switch PMG to it no earlier than "
+                    f"{ttl} s (the record's TTL) after apply, i.e. not before {when} if you apply "
+                    "now, and once `pmgdns verify` shows it everywhere"]
+        return [f"the next DKIM key ({nxt}) is already published: PMG may switch to it "
+                f"(`pmgconfig dkim_set --selector {nxt}`) once it has been live for {ttl} s (the "
+                "record's TTL) everywhere; then run `pmgdns pmg pull`"]
 
     def ownership_options(self, site: Site) -> dict[str, Any]:
         published = [s for s, _ in site.dkim.published()]
