@@ -242,3 +242,35 @@ def test_apply_after_the_prompt_refuses_if_the_target_changed_meanwhile(
     assert "stale" in rest.decode() and "nothing was applied" in rest.decode()
     assert path.read_bytes() == before
     assert not project.local_zone("example.org").exists()
+
+
+def test_pull_requests_plan_with_read_only_credentials() -> None:
+    """A pull request is unreviewed code and data: its job gets read-only provider
+    credentials, installs pmgdns from the index (not from the checkout), and the file says why."""
+    text = (ROOT / "examples" / "github-actions.yml").read_text()
+    wf = yaml.safe_load(text)
+    assert "secrets" not in json.dumps(wf.get("env", {}))  # no credential for every job
+    plan_env = wf["jobs"]["plan"]["env"]
+    assert all(v.endswith("_READONLY }}") for v in plan_env.values()), plan_env
+    assert wf["jobs"]["apply"]["env"]["CLOUDFLARE_TOKEN"] == "${{ secrets.CLOUDFLARE_TOKEN }}"
+    assert wf["jobs"]["apply"]["environment"] == "dns"
+    for job in wf["jobs"].values():
+        runs = " ".join(s.get("run", "") for s in job["steps"])
+        assert "pip install ." not in runs
+    assert "READ-ONLY" in text and "cannot change\n# the DNS" in text
+    ci = yaml.safe_load((ROOT / "examples" / "gitlab-ci.yml").read_text())
+    plan_script = " ".join(str(x) for x in ci["plan"]["script"])
+    assert "CLOUDFLARE_TOKEN_READONLY" in plan_script
+    assert "pip install ." not in " ".join(ci["default"]["before_script"])
+
+
+def test_nightly_gateway_drift_gate_in_both_pipelines() -> None:
+    wf = yaml.safe_load((ROOT / "examples" / "github-actions.yml").read_text())
+    job = wf["jobs"]["gateway-drift"]
+    assert "schedule" in job["if"]
+    runs = " ".join(s.get("run", "") for s in job["steps"])
+    assert "pmgdns pmg pull --check" in runs and "--fingerprint" in runs
+    assert job["env"]["PMG_PASSWORD"] == "${{ secrets.PMG_PASSWORD }}"
+    ci = yaml.safe_load((ROOT / "examples" / "gitlab-ci.yml").read_text())
+    assert any("pmg pull --check" in line for line in ci["gateway-drift"]["script"])
+    assert ci["gateway-drift"]["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]
