@@ -633,3 +633,52 @@ def test_nftables_included_from_a_flushing_nftables_conf(tmp_path: Path) -> None
     items = load_in_namespace(conf, conf)  # loading it twice (a service reload) also works
     assert [t["name"] for t in of_kind(items, "table")] == ["pmgdns"]
     assert len(of_kind(items, "rule")) == len(of_kind(load_in_namespace(rules), "rule"))
+
+
+# -- through the command line --------------------------------------------------------------------
+
+
+def _cli_project(project: Any, firewall: Any) -> None:
+    spec = project.spec()
+    spec["firewall"] = firewall
+    project.write_spec(spec)
+
+
+@pytest.mark.parametrize("firewall,fragments", [
+    ({"mail_servers": ["10.0.0.5/33"], "admin_sources": ["192.0.2.0/24"],
+      "dns_servers": ["1.1.1.1"]}, ("firewall.mail_servers.0",)),
+    ({"mail_servers": ["10.0.0.5"], "admin_sources": ["192.0.2.0/24"],
+      "dns_servers": ["1.1.1.1"], "mailservers": ["x"]}, ("firewall.mailservers", "unknown key")),
+    ({"mail_servers": [], "admin_sources": ["192.0.2.0/24"], "dns_servers": ["1.1.1.1"]},
+     ("firewall.mail_servers", "26/tcp")),
+])
+def test_bad_firewall_blocks_exit_1_and_apply_nothing(project: Any, firewall: Any,
+                                                       fragments: tuple[str, ...]) -> None:
+    from .conftest import assert_clean_error
+
+    _cli_project(project, firewall)
+    for command in (["validate"], ["firewall"], ["apply", "--yes"]):
+        assert_clean_error(project.run(*command), "config/site.yaml", *fragments)
+    assert not (project.root / "build" / "zones").exists()
+
+
+def test_firewall_command_and_validate_warning(project: Any, tmp_path: Path) -> None:
+    from .conftest import assert_clean_error
+
+    assert_clean_error(project.run("firewall"), "no `firewall:` block")
+    _cli_project(project, {"mail_servers": ["10.0.0.5"], "admin_sources": ["0.0.0.0/0"],
+                           "dns_servers": ["1.1.1.1", "2606:4700:4700::1111"]})
+    result = project.run("validate")
+    assert result.code == 0
+    assert "firewall.admin_sources.0" in result.err and "0.0.0.0/0" in result.err
+    nft = project.run("firewall", "--format", "nftables")
+    assert nft.code == 0 and nft.out.startswith("#")
+    path = tmp_path / "rules.nft"
+    path.write_text(nft.out)
+    check = subprocess.run(["nft", "-c", "-f", str(path)], capture_output=True, text=True,
+                           timeout=60)
+    assert check.returncode == 0, check.stderr
+    pve = project.run("firewall", "--format", "pve")
+    assert "[OPTIONS]" in pve.out and "[RULES]" in pve.out and "enable: 1" in pve.out
+    md = project.run("firewall", "--format", "markdown")
+    assert "| " in md.out and "8006" in md.out and "mx1.example.com" in md.out
