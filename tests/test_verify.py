@@ -106,10 +106,11 @@ def test_each_break_names_the_right_fail(project: Project, bind: BindServer) -> 
                      {("example.com", "DKIM")}, "not the spec's key")
     assert project.run("apply", "--yes").code == 0
 
-    # an MX elsewhere
+    # an MX elsewhere (and so `mx` in the SPF no longer authorises the gateway)
     _break_and_check(project, bind, "example.org",
                      lambda u: u.replace("example.org.", 3600, "MX", "10 www.example.com."),
-                     {("example.org", "MX")}, "the spec wants 10 mx1.example.com. only")
+                     {("example.org", "MX"), ("example.org", "SPF")},
+                     "the spec wants 10 mx1.example.com. only")
     assert project.run("apply", "--yes").code == 0
 
     # a wrong PTR

@@ -14,12 +14,21 @@ from dataclasses import dataclass, field
 
 from . import planfile
 from . import render as renderlib
-from .errors import ClassNotAllowed, NotConfirmed, SpecError, StalePlanError, StaleZonesError
+from .errors import (
+    ClassNotAllowed,
+    NotConfirmed,
+    PmgdnsError,
+    SpecError,
+    StalePlanError,
+    StaleZonesError,
+    UsageError,
+)
 from .families import FAMILIES
 from .loading import load_provider_class
 from .lock import apply_lock
 from .model import Site
 from .planning import Applied, ApplyReport, Engine, PlanResult, select_domains
+from .records import domain_records
 from .spec import DEFAULT_CONFIG, load_site
 
 Progress = Callable[[int, int], None]
@@ -50,6 +59,18 @@ class Workspace:
         renderlib.write_stamp(site, self.zones_dir, self.octodns_config)
         return changed
 
+    def render_domains(self, site: Site, domains: Sequence[str]) -> list[str]:
+        """Write the zone files of `domains` and `build/octodns.yaml` only (for a plan of the
+        domains that changed; the others render as before by definition). Leaves the render
+        stamp alone, so the next full run renders everything."""
+        files = {renderlib.zone_file_path(site.domains[d].zone, self.zones_dir):
+                 renderlib.zone_yaml(domain_records(site, site.domains[d]), site.file)
+                 for d in domains}
+        changed = [p for p, text in files.items() if renderlib.write_text(p, text)]
+        renderlib.write_text(self.octodns_config, renderlib.config_yaml(
+            renderlib.octodns_config(site, self.zones_dir)))
+        return changed
+
     def stale(self, site: Site) -> list[str]:
         """The zone files that `render` would change (nothing is written)."""
         return renderlib.render(site, self.zones_dir).stale_zone_files(self.zones_dir)
@@ -63,9 +84,9 @@ class Workspace:
                 "`pmgdns render` and commit the result")
 
     def engine(self, site: Site, patterns: Sequence[str] = (), parallel: int | None = None,
-               progress: Progress | None = None) -> Engine:
+               progress: Progress | None = None, in_process: bool = False) -> Engine:
         return Engine(site, select_domains(site, patterns), self.zones_dir, self.build_dir,
-                      parallel, progress=progress)
+                      parallel, progress=progress, in_process=in_process)
 
 
 @dataclass
@@ -88,12 +109,26 @@ def manual_steps(site: Site) -> list[dict[str, str]]:
 
 
 def plan(workspace: Workspace, site: Site, patterns: Sequence[str] = (),
-         parallel: int | None = None, progress: Progress | None = None) -> PlanRun:
-    """Render (if the spec changed), then plan the chosen domains at their targets."""
-    workspace.render(site, force=False)
-    engine = workspace.engine(site, patterns, parallel, progress)
+         parallel: int | None = None, progress: Progress | None = None,
+         in_process: bool = False, since: str | None = None) -> PlanRun:
+    """Render (if the spec changed), then plan the chosen domains at their targets. With
+    `since` (a git revision), only those of them whose records changed since then."""
+    extra: list[str] = []
+    if since is None:
+        workspace.render(site, force=False)
+        engine = workspace.engine(site, patterns, parallel, progress, in_process)
+    else:
+        changed = changed_since(site, since)
+        chosen = set(select_domains(site, patterns))
+        domains = [d for d in changed.domains if d in chosen]
+        changed.domains, changed.total = domains, len(chosen)
+        workspace.render_domains(site, domains)
+        engine = Engine(site, domains, workspace.zones_dir, workspace.build_dir, parallel,
+                        progress=progress, in_process=in_process)
+        extra.append(changed.note())
     result = engine.plan()
-    return PlanRun(engine, result, manual_steps(site), notes(site) + plan_notes(site, result))
+    return PlanRun(engine, result, manual_steps(site),
+                   notes(site) + plan_notes(site, result) + extra)
 
 
 def plan_notes(site: Site, result: PlanResult) -> list[str]:
@@ -120,7 +155,7 @@ def apply(workspace: Workspace, site: Site, patterns: Sequence[str] = (), *,
           confirm: Callable[[PlanRun], bool] | None = None,
           force: bool = False, lock_timeout: float = 0.0, parallel: int | None = None,
           progress: Progress | None = None,
-          applied: Applied | None = None) -> ApplyOutcome:
+          applied: Applied | None = None, since: str | None = None) -> ApplyOutcome:
     """The apply workflow: take the lock; plan (or check the reviewed `plan_file` against a
     fresh plan); `show` the plan; ask `confirm` (when given) and plan again with fresh
     providers, applying only if the targets still give the plan that was shown; apply one
@@ -133,13 +168,14 @@ def apply(workspace: Workspace, site: Site, patterns: Sequence[str] = (), *,
             planfile.check_spec(doc, plan_file, site)
             chosen = list(patterns) or list(doc.get("domains", []))
             workspace.render(site, force=False)
-            engine = workspace.engine(site, chosen, parallel, progress)
+            engine = workspace.engine(site, chosen, parallel, progress, in_process=True)
             planfile.check_inputs(doc, plan_file, site, engine.domains,
                                   planfile.zones_digest(site, engine.domains, workspace.zones_dir))
             run = PlanRun(engine, engine.plan(), manual_steps(site), notes(site))
             planfile.check_targets(doc, plan_file, run.result)
         else:
-            run = plan(workspace, site, patterns, parallel, progress)
+            run = plan(workspace, site, patterns, parallel, progress,
+                       in_process=confirm is None, since=since)
             if show is not None:
                 show(run)
             if run.result.has_changes and confirm is not None:
@@ -147,7 +183,8 @@ def apply(workspace: Workspace, site: Site, patterns: Sequence[str] = (), *,
                     raise NotConfirmed("apply cancelled. Nothing was applied.")
                 # plan again with fresh providers (they cache what they read) and apply only if
                 # the targets still give the plan that was shown
-                fresh = workspace.engine(site, run.result.domains, parallel)
+                fresh = Engine(site, run.result.domains, workspace.zones_dir,
+                               workspace.build_dir, parallel, in_process=True)
                 result = fresh.plan()
                 if result.checksum != run.result.checksum:
                     raise StalePlanError("the targets changed while you were reading the plan "
@@ -201,5 +238,70 @@ def validate(workspace: Workspace, site: Site) -> list[str]:
     return warnings
 
 
-__all__ = ["ApplyOutcome", "PlanRun", "Workspace", "apply", "check_provider_classes",
-           "manual_steps", "notes", "plan", "validate", "write_plan_file"]
+__all__ = ["ApplyOutcome", "ChangedDomains", "PlanRun", "Workspace", "apply", "changed_since",
+           "check_provider_classes", "manual_steps", "notes", "plan", "validate",
+           "write_plan_file"]
+
+
+@dataclass
+class ChangedDomains:
+    """The domains whose rendered records (or targets) differ from the spec at a git REF."""
+
+    ref: str
+    domains: list[str]
+    total: int
+    why: str = ""
+
+    def note(self) -> str:
+        return (f"planned {len(self.domains)} of {self.total} domains: those whose records "
+                f"changed since {self.ref}{f' ({self.why})' if self.why else ''}; a full "
+                "`pmgdns plan` also finds drift at the targets")
+
+
+def _git_show(ref: str, path: str) -> bytes | None:
+    import subprocess
+
+    try:
+        result = subprocess.run(["git", "show", f"{ref}:./{path}"], capture_output=True,
+                                timeout=60, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise UsageError(f"--changed-since {ref}: git cannot be run ({exc})") from None
+    return result.stdout if result.returncode == 0 else None
+
+
+def changed_since(site: Site, ref: str) -> ChangedDomains:
+    """The spec's domains whose records differ between the spec at git `ref` and now. A change
+    that reaches every domain (defaults, the gateway, the DKIM key, a key or certificate file,
+    what pmgdns removes) marks every domain it reaches."""
+    import hashlib
+
+    from .render import processor_config
+    from .spec import parse_site
+
+    if not ref or ref.startswith("-"):
+        raise UsageError(f"--changed-since {ref!r}: give a git revision, e.g. origin/main")
+    everything = ChangedDomains(ref, list(site.domains), len(site.domains))
+    old_text = _git_show(ref, site.file)
+    if old_text is None:
+        raise UsageError(f"--changed-since {ref}: {site.file} is not in git at {ref} (or "
+                         f"{ref} is not a revision here); run a full `pmgdns plan`")
+    for path, digest in site.inputs.items():
+        content = _git_show(ref, path)
+        if content is None or hashlib.sha256(content).hexdigest() != digest:
+            everything.why = f"{path} changed"
+            return everything
+    try:
+        old = parse_site(old_text.decode("utf-8"), f"{ref}:{site.file}")
+    except (UnicodeDecodeError, PmgdnsError):
+        everything.why = f"the spec at {ref} does not load"
+        return everything
+    if processor_config(old) != processor_config(site):
+        everything.why = "what pmgdns removes or owns changed"
+        return everything
+    changed = []
+    for name, d in site.domains.items():
+        before = old.domains.get(name)
+        if before is None or before.targets != d.targets or before.absent != d.absent \
+                or domain_records(old, before) != domain_records(site, d):
+            changed.append(name)
+    return ChangedDomains(ref, changed, len(site.domains))

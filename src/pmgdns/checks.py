@@ -49,6 +49,9 @@ def make_resolver(nameserver: str | None, timeout: float = 5.0) -> dns.resolver.
         resolver.port = port
     resolver.lifetime = timeout
     resolver.timeout = timeout
+    # one verify run asks each (name, type) once (the gateway's addresses are asked for every
+    # domain, checkdmarc asks again what pmgdns asked); answers live for their TTL
+    resolver.cache = dns.resolver.LRUCache(200_000)
     return resolver
 
 

@@ -252,8 +252,12 @@ def _print_plan(state: State, run: PlanRun, fmt: str) -> None:
 
 parallel_option = click.option(
     "--parallel", type=click.IntRange(1, 64), default=None, metavar="N",
-    help="Plan up to N zones at once (octoDNS's max_workers). Default: 1 when every target is "
-         "local or RFC 2136 (planning is CPU-bound), 4 with remote APIs.")
+    help="Plan with N workers: processes for local and RFC 2136 targets (CPU-bound; default one "
+         "per CPU, at most 4, from 200 zones on), threads with remote APIs (default 4).")
+since_option = click.option(
+    "--changed-since", "since", metavar="REF",
+    help="Plan only the domains whose records changed since the git revision REF (e.g. "
+         "origin/main); a full plan also finds drift.")
 
 
 @cli.command()
@@ -264,15 +268,16 @@ parallel_option = click.option(
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 2 when there are changes (0: none, 1: error).")
 @parallel_option
+@since_option
 @pass_state
 def plan(state: State, domains: tuple[str, ...], fmt: str, out: str | None,
-         detailed_exitcode: bool, parallel: int | None) -> None:
+         detailed_exitcode: bool, parallel: int | None, since: str | None) -> None:
     """Show the changes apply would make at every target. DOMAIN may be a glob."""
     from . import api, output
 
     site = state.load()
     with state.ui.progress("planning") as bar:
-        run = api.plan(state.workspace, site, domains, parallel, bar)
+        run = api.plan(state.workspace, site, domains, parallel, bar, since=since)
     _print_plan(state, run, fmt)
     if out:
         api.write_plan_file(state.workspace, site, run, out)
@@ -304,14 +309,18 @@ def _confirm(run: PlanRun) -> bool:
 @click.option("--lock-timeout", type=click.FloatRange(0), default=0, show_default=True,
               metavar="SECONDS", help="Wait this long for another apply in this checkout.")
 @parallel_option
+@since_option
 @pass_state
 def apply(state: State, domains: tuple[str, ...], plan_file: str | None, yes: bool,
-          force: bool, lock_timeout: float, parallel: int | None) -> None:
+          force: bool, lock_timeout: float, parallel: int | None, since: str | None) -> None:
     """Make the changes at every target (asks first unless --yes or --plan)."""
     from . import api
 
     ui = state.ui
     site = state.load()
+    if since and plan_file:
+        raise UsageError("--changed-since goes with a new plan, not with --plan PLANFILE (the "
+                         "plan file already says which domains it covers)")
 
     def show(run: PlanRun) -> None:
         _print_plan(state, run, "text")
@@ -327,7 +336,7 @@ def apply(state: State, domains: tuple[str, ...], plan_file: str | None, yes: bo
             state.workspace, site, domains, plan_file=plan_file,
             show=None if plan_file else show, confirm=None if (yes or plan_file) else _confirm,
             force=force, lock_timeout=lock_timeout, parallel=parallel, progress=planning,
-            applied=applied)
+            applied=applied, since=since)
     if outcome.report is None:
         if plan_file:
             ui.out("No changes. The DNS matches the spec.")
@@ -357,8 +366,8 @@ def ptr_ticket(state: State, fmt: str) -> None:
 @click.option("--format", "fmt", type=REPORT_FORMATS, default="text", show_default=True,
               help="html: one self-contained page (with --out FILE).")
 @click.option("--out", "out", metavar="FILE", help="Write the report to FILE, not stdout.")
-@click.option("--workers", type=click.IntRange(1, 1024), default=64, show_default=True,
-              metavar="N", help="Up to N DNS queries at once.")
+@click.option("--workers", type=click.IntRange(1, 1024), default=None, metavar="N",
+              help="Threads per CPU for DNS queries (default: from the DNS's round trip).")
 @click.option("--smtp", is_flag=True,
               help="Also connect to each node on port 25: STARTTLS and its certificate.")
 @click.option("--resolve", "resolve", multiple=True, metavar="NAME:PORT:ADDRESS:PORT",
@@ -366,7 +375,7 @@ def ptr_ticket(state: State, fmt: str) -> None:
 @click.option("--ca-file", metavar="PEM", help="Trust only these CAs for SMTP and HTTPS.")
 @pass_state
 def verify(state: State, domains: tuple[str, ...], nameserver: str | None, fmt: str,
-           out: str | None, workers: int, smtp: bool, resolve: tuple[str, ...],
+           out: str | None, workers: int | None, smtp: bool, resolve: tuple[str, ...],
            ca_file: str | None) -> None:
     """Check what the DNS answers against the spec, reverse DNS included; exit 1 on any FAIL."""
     from . import verify as verifylib

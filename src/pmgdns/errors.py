@@ -37,6 +37,9 @@ class SpecError(PmgdnsError):
         key = f"{path}: " if path else ""
         super().__init__(f"{where}: {key}{message}")
 
+    def __reduce__(self) -> tuple[type[SpecError], tuple[str, str, str, int | None]]:
+        return (SpecError, (self.file, self.path, self.message, self.line))
+
 
 class UsageError(PmgdnsError):
     """A command-line option or argument is wrong."""
@@ -57,6 +60,9 @@ class PlanFailure(ProviderError):
         super().__init__(message)
         self.zone = zone
         self.target = target
+
+    def __reduce__(self) -> tuple[type[PlanFailure], tuple[str, str, str]]:
+        return (PlanFailure, (str(self), self.zone, self.target))
 
 
 class StalePlanError(PmgdnsError):

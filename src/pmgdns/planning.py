@@ -30,6 +30,7 @@ from .errors import (
     PmgdnsError,
     ProviderError,
     SpecError,
+    StalePlanError,
     UnsafePlanError,
 )
 from .model import ENV_REF, SOURCE_ID, Site
@@ -59,17 +60,38 @@ class Change:
 
 
 @dataclass
+class ZonePlan:
+    """octoDNS's plan for one (zone, target), as plain data (what a worker process returns);
+    `plan` is octoDNS's Plan itself when it was made in this process."""
+
+    zone: str
+    target: str
+    changes: list[Change]
+    data: Any  # octoDNS's Plan.data, what its checksum is made of
+    unsafe: str | None
+    digest: str  # sha256 of everything the target held in the zone
+    plan: Any = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "plan"} | {"plan": None}
+
+
+@dataclass
 class PlanResult:
     """The changes pmgdns would make, and octoDNS's plans behind them."""
 
     changes: list[Change]
     checksum: str
     unsafe: list[str] = field(default_factory=list)
-    octodns_plans: list[tuple[Any, Any]] = field(default_factory=list, repr=False)
+    zone_plans: list[ZonePlan] = field(default_factory=list, repr=False)
     domains: list[str] = field(default_factory=list)
-    # {"ZONE at TARGET": sha256 of everything the target held in that zone}, for each planned
-    # (zone, target): a reviewed plan is stale when any of it changed, foreign records included
-    target_digests: dict[str, str] = field(default_factory=dict)
+    planned: int = 0  # (zone, target) pairs planned, with changes or not
+
+    @property
+    def target_digests(self) -> dict[str, str]:
+        """{"ZONE at TARGET": digest} for each planned (zone, target) with changes: a reviewed
+        plan is stale when anything the target holds there changed, foreign records included."""
+        return {f"{zp.zone} at {zp.target}": zp.digest for zp in self.zone_plans}
 
     def summary(self) -> dict[str, int]:
         out = {"create": 0, "update": 0, "delete": 0}
@@ -103,11 +125,24 @@ LOCAL_CLASSES = ("pmgdns.local.", "pmgdns.providers.local.", "pmgdns.providers.r
 REMOTE_PARALLEL = 4
 
 
-def default_parallel(site: Site, domains: Sequence[str]) -> int:
-    """1 worker when every target is local or RFC 2136, else REMOTE_PARALLEL."""
+PROCESS_MIN = 200  # zones; below that, starting worker processes costs more than it saves
+
+
+def planning_is_cpu_bound(site: Site, domains: Sequence[str]) -> bool:
+    """Every target is a local zone file or an RFC 2136 server (AXFR on a near server)."""
     targets = {t for d in domains for t in site.domains[d].targets}
     classes = [str(site.providers[t].get("class", "")) for t in targets]
-    return 1 if all(c.startswith(LOCAL_CLASSES) for c in classes) else REMOTE_PARALLEL
+    return all(c.startswith(LOCAL_CLASSES) for c in classes)
+
+
+def default_parallel(site: Site, domains: Sequence[str]) -> int:
+    """Workers: for local and RFC 2136 targets one process per CPU (at most 4) when there are
+    at least PROCESS_MIN zones, else 1; with remote APIs REMOTE_PARALLEL threads."""
+    if not planning_is_cpu_bound(site, domains):
+        return REMOTE_PARALLEL
+    if len(domains) < PROCESS_MIN:
+        return 1
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def select_domains(site: Site, patterns: Sequence[str]) -> list[str]:
@@ -160,11 +195,35 @@ def zone_digest(zone: Any) -> str:
     return hashlib.sha256("\n".join(rows).encode("utf-8")).hexdigest()
 
 
-def octodns_checksum(plans: Iterable[tuple[Any, Any]]) -> str:
+def octodns_checksum(data: Iterable[Any]) -> str:
     """octoDNS's own checksum (`manager.enable_checksum`): sha256 over the plans' data.
     An empty plan has the checksum of an empty list."""
-    data = [plan.data for _, plan in plans]
-    return hashlib.sha256(json.dumps(data).encode("utf-8")).hexdigest()
+    return hashlib.sha256(json.dumps(list(data)).encode("utf-8")).hexdigest()
+
+
+def _summary(zone: str, target: str, plan: Any) -> ZonePlan:
+    from octodns.provider.plan import UnsafePlan
+
+    try:
+        plan.raise_if_unsafe()
+        unsafe = None
+    except UnsafePlan as exc:
+        unsafe = f"{zone} at {target}: {exc}"
+    return ZonePlan(zone, target, [_change(zone, target, c) for c in plan.changes], plan.data,
+                    unsafe, zone_digest(plan.existing), plan)
+
+
+# The engine and manager a forked planning worker works with (set by the parent before the fork)
+_FORKED: tuple[Engine, Any] | None = None
+
+
+def _plan_chunk(indices: list[int]) -> list[list[ZonePlan]]:
+    assert _FORKED is not None
+    engine, manager = _FORKED
+    domains = [engine.domains[i] for i in indices]
+    engine.progress = None  # the parent reports progress
+    source = engine._source(domains)
+    return [engine._plan_zone(manager, source, d) for d in domains]
 
 
 class Engine:
@@ -173,12 +232,19 @@ class Engine:
     def __init__(self, site: Site, domains: Sequence[str] | None = None,
                  zones_dir: str = renderlib.ZONES_DIR, build_dir: str = renderlib.BUILD_DIR,
                  parallel: int | None = None, redactor: Redactor | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> None:
+                 progress: Callable[[int, int], None] | None = None,
+                 in_process: bool = False) -> None:
         self.site = site
         self.domains = list(domains) if domains is not None else list(site.domains)
         self.zones_dir = zones_dir
         self.build_dir = build_dir
-        self.parallel = max(1, parallel) if parallel else default_parallel(site, self.domains)
+        cpu_bound = planning_is_cpu_bound(site, self.domains)
+        workers = max(1, parallel) if parallel else default_parallel(site, self.domains)
+        # CPU-bound targets plan in worker processes, remote APIs in threads; a plan that is
+        # about to be applied is made here, where its octoDNS plans are applied
+        self.processes = workers if cpu_bound and not in_process else 1
+        self.parallel = 1 if cpu_bound else workers
+        self._subs: dict[str, set[str]] | None = None
         self.redactor = redactor or Redactor(site.secret_values())
         self._manager: Any = None
         self.progress = progress
@@ -258,12 +324,28 @@ class Engine:
             self._planned += 1
             self.progress(min(self._planned, total), total)
 
-    def _plan_zone(self, manager: Any, source: SiteSource, domain: str) -> list[tuple[Any, Any]]:
+    def _zone(self, name: str) -> Any:
+        """An empty octoDNS zone that knows the spec's zones below it (as the Manager's
+        `get_zone` does, without its quadratic search)."""
+        from octodns.zone import Zone
+
+        if self._subs is None:
+            subs: dict[str, set[str]] = {}
+            for d in self.site.domains.values():
+                labels = d.zone.split(".")
+                for i in range(1, len(labels) - 1):
+                    parent = ".".join(labels[i:])
+                    if parent[:-1] in self.site.domains:
+                        subs.setdefault(parent, set()).add(".".join(labels[:i]))
+            self._subs = subs
+        return Zone(name, set(self._subs.get(name, ())))
+
+    def _plan_zone(self, manager: Any, source: SiteSource, domain: str) -> list[ZonePlan]:
         """Plan one zone at each of its targets, as octoDNS's Manager does."""
         zone_name = self.site.domains[domain].zone
         processors = [manager.processors[renderlib.PROCESSOR_ID]]
         try:
-            zone = manager.get_zone(zone_name)
+            zone = self._zone(zone_name)
             source.populate(zone)
             for processor in processors:
                 zone = processor.process_source_zone(zone, sources=[source])
@@ -287,43 +369,58 @@ class Engine:
                 raise _translate(exc, self.redactor, zone_name, target_id) from None
             self._tick()
             if plan:
-                out.append((target, plan))
+                out.append(_summary(zone_name, target_id, plan))
         return out
+
+    def _source(self, domains: Sequence[str]) -> SiteSource:
+        return SiteSource(SOURCE_ID, {
+            self.site.domains[d].zone: domain_records(self.site, self.site.domains[d])
+            for d in domains})
 
     def plan(self) -> PlanResult:
         manager = self.manager()
         self._planned = 0
-        source = SiteSource(SOURCE_ID, {
-            self.site.domains[d].zone: domain_records(self.site, self.site.domains[d])
-            for d in self.domains})
-        if self.parallel > 1 and len(self.domains) > 1:
-            with ThreadPoolExecutor(max_workers=self.parallel) as pool:
-                futures = [pool.submit(self._plan_zone, manager, source, d) for d in self.domains]
-                per_zone = [f.result() for f in futures]
+        if self.processes > 1:
+            per_zone = self._plan_in_processes(manager)
         else:
-            per_zone = [self._plan_zone(manager, source, d) for d in self.domains]
+            source = self._source(self.domains)
+            if self.parallel > 1 and len(self.domains) > 1:
+                with ThreadPoolExecutor(max_workers=self.parallel) as pool:
+                    futures = [pool.submit(self._plan_zone, manager, source, d)
+                               for d in self.domains]
+                    per_zone = [f.result() for f in futures]
+            else:
+                per_zone = [self._plan_zone(manager, source, d) for d in self.domains]
         plans = [p for zone_plans in per_zone for p in zone_plans]
-        # children zones first, as octoDNS's Manager orders them
-        plans.sort(key=lambda p: len(p[1].desired.name), reverse=True)
-        return self._result(plans)
+        # children zones first, as octoDNS's Manager orders them (a stable sort)
+        plans.sort(key=lambda p: len(p.zone), reverse=True)
+        changes = [c for p in plans for c in p.changes]
+        return PlanResult(changes=changes, checksum=octodns_checksum(p.data for p in plans),
+                          unsafe=[p.unsafe for p in plans if p.unsafe], zone_plans=plans,
+                          domains=list(self.domains),
+                          planned=sum(len(self.site.domains[d].targets) for d in self.domains))
 
-    def _result(self, plans: list[tuple[Any, Any]]) -> PlanResult:
-        from octodns.provider.plan import UnsafePlan
+    def _plan_in_processes(self, manager: Any) -> list[list[ZonePlan]]:
+        """Plan the zones in forked worker processes (planning local files and AXFRs is
+        CPU-bound, so threads would only wait for each other); the results come back in order."""
+        import multiprocessing
 
-        changes: list[Change] = []
-        unsafe: list[str] = []
-        for target, plan in plans:
-            zone = plan.desired.name
-            changes.extend(_change(zone, target.id, c) for c in plan.changes)
-            try:
-                plan.raise_if_unsafe()
-            except UnsafePlan as exc:
-                unsafe.append(f"{zone} at {target.id}: {exc}")
-        digests = {f"{plan.desired.name} at {target.id}": zone_digest(plan.existing)
-                   for target, plan in plans}
-        return PlanResult(changes=changes, checksum=octodns_checksum(plans), unsafe=unsafe,
-                          octodns_plans=plans, domains=list(self.domains),
-                          target_digests=digests)
+        global _FORKED
+        n = len(self.domains)
+        size = max(1, min(200, n // (self.processes * 8) or 1))
+        chunks = [list(range(i, min(i + size, n))) for i in range(0, n, size)]
+        _FORKED = (self, manager)
+        per_zone: list[list[ZonePlan]] = []
+        try:
+            with multiprocessing.get_context("fork").Pool(self.processes) as pool:
+                for chunk, result in zip(chunks, pool.imap(_plan_chunk, chunks), strict=True):
+                    per_zone.extend(result)
+                    for i in chunk:
+                        for _ in self.site.domains[self.domains[i]].targets:
+                            self._tick()
+        finally:
+            _FORKED = None
+        return per_zone
 
     # -- apply --------------------------------------------------------------------------------
 
@@ -336,12 +433,14 @@ class Engine:
                 "octoDNS's safety check refuses this plan: " + "; ".join(result.unsafe)
                 + ". Review the plan, then run apply again with --force to go past it. "
                 "Nothing was applied.")
+        plans = self._octodns_plans(result)
         report = ApplyReport()
-        pending = [(plan.desired.name, target.id) for target, plan in result.octodns_plans]
-        for target, plan in result.octodns_plans:
-            zone = plan.desired.name
+        pending = [(zp.zone, zp.target) for zp in plans]
+        manager = self.manager()
+        for zp in plans:
+            zone, target = zp.zone, manager.providers[zp.target]
             try:
-                count = target.apply(plan)
+                count = target.apply(zp.plan)
             except KeyboardInterrupt:
                 raise Interrupted(
                     f"interrupted while applying {zone} at {target.id}, which may be partly "
@@ -354,16 +453,36 @@ class Engine:
                     f"applied: {_pairs(pending)}. Fix the cause and run apply again; it "
                     "converges.", zone, target.id) from None
             pending.pop(0)
-            report.applied.append((zone, target.id, count or len(plan.changes)))
+            report.applied.append((zone, target.id, count or len(zp.changes)))
             if progress:
                 try:
-                    progress(len(report.applied), len(result.octodns_plans), zone, target.id,
-                             len(plan.changes))
+                    progress(len(report.applied), len(plans), zone, target.id,
+                             len(zp.changes))
                 except KeyboardInterrupt:
                     raise Interrupted(
                         f"interrupted. Applied: {_listing(report.applied)}. Not applied: "
                         f"{_pairs(pending)}. Run apply again; it converges.") from None
         return report
+
+    def _octodns_plans(self, result: PlanResult) -> list[ZonePlan]:
+        """`result`'s plans with octoDNS's Plan objects: those planned in worker processes are
+        planned again here (only the zones with changes), and must come out the same."""
+        if all(zp.plan is not None for zp in result.zone_plans):
+            return result.zone_plans
+        manager = self.manager()
+        zones = {zp.zone for zp in result.zone_plans}
+        domains = [d for d in self.domains if self.site.domains[d].zone in zones]
+        source = self._source(domains)
+        progress, self.progress = self.progress, None
+        try:
+            again = [zp for d in domains for zp in self._plan_zone(manager, source, d)]
+        finally:
+            self.progress = progress
+        again.sort(key=lambda p: len(p.zone), reverse=True)
+        if octodns_checksum(p.data for p in again) != result.checksum:
+            raise StalePlanError("the targets changed between the plan and the apply (stale); "
+                                 "nothing was applied: run apply again")
+        return again
 
 
 def _listing(applied: list[tuple[str, str, int]]) -> str:

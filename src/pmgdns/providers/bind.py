@@ -23,15 +23,21 @@ from octodns.record.rr import Rrset
 TXT_TYPES = ("TXT", "SPF")
 
 
-def rrsets_of(z: dns.zone.Zone, supported: set[str] | frozenset[str]) -> list[Rrset]:
-    """Every (name, type) set of a dnspython zone whose type octoDNS supports here."""
-    out = []
-    for name, rdataset in z.iterate_rdatasets():
-        rtype = dns.rdatatype.to_text(rdataset.rdtype)
-        if rtype in supported:
-            out.append(Rrset(name.to_text(), rtype, rdataset.ttl,
-                             [r.to_text() for r in rdataset]))
-    return out
+def _direct_data(rtype: str, rdataset: Any) -> dict[str, Any] | None:
+    """octoDNS data for the common types straight from dnspython's rdatas, without a round
+    trip through presentation text (what `Record.from_rrsets` would parse again); None for the
+    other types."""
+    if rtype in TXT_TYPES:
+        values: list[Any] = [b"".join(r.strings).decode("utf-8").replace(";", "\\;")
+                             for r in rdataset]
+    elif rtype in ("A", "AAAA"):
+        values = [r.address for r in rdataset]
+    elif rtype == "MX":
+        values = [{"preference": r.preference, "exchange": r.exchange.to_text()}
+                  for r in rdataset]
+    else:
+        return None
+    return {"type": rtype, "ttl": rdataset.ttl, "values": values}
 
 
 def populate_from(zone: Any, z: dns.zone.Zone | None, supported: set[str] | frozenset[str],
@@ -39,10 +45,28 @@ def populate_from(zone: Any, z: dns.zone.Zone | None, supported: set[str] | froz
     """Add the records of `z` to the octoDNS `zone`; the number added."""
     if z is None:
         return 0
-    records = Record.from_rrsets(zone, rrsets_of(z, supported), lenient=lenient)
-    for record in records:
+    others: list[Rrset] = []
+    count = 0
+    for name, rdataset in z.iterate_rdatasets():
+        rtype = dns.rdatatype.to_text(rdataset.rdtype)
+        if rtype not in supported:
+            continue
+        try:
+            data = _direct_data(rtype, rdataset)
+        except UnicodeDecodeError:
+            data = None  # not UTF-8: octoDNS's own conversion says what is wrong
+        if data is None:
+            others.append(Rrset(name.to_text(), rtype, rdataset.ttl,
+                                [r.to_text() for r in rdataset]))
+            continue
+        record = Record.new(zone, zone.hostname_from_fqdn(name.to_text()), data,
+                            lenient=lenient)
         zone.add_record(record, lenient=lenient)
-    return len(records)
+        count += 1
+    for record in Record.from_rrsets(zone, others, lenient=lenient):
+        zone.add_record(record, lenient=lenient)
+        count += 1
+    return count
 
 
 def character_strings(text: str) -> list[bytes]:
