@@ -137,6 +137,18 @@ def project(tmp_path: Path, keys: Keys, run_cli: Callable[..., Result],
     yield p
 
 
+def verify_json(project: Project, port: int, *args: str) -> tuple[int, dict[str, Any]]:
+    """`pmgdns verify --format json` against a name server on 127.0.0.1:`port`."""
+    import json
+
+    result = project.run("verify", "--nameserver", f"127.0.0.1:{port}", "--format", "json",
+                         *args)
+    assert "Traceback" not in result.err
+    assert result.out, result.err
+    report: dict[str, Any] = json.loads(result.out)
+    return result.code, report
+
+
 def assert_clean_error(result: Result, *fragments: str) -> None:
     """Exit 1, one paragraph naming what is wrong, no traceback."""
     assert result.code == 1, (result.code, result.out, result.err)

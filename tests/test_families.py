@@ -21,7 +21,7 @@ from pmgdns.records import site_records
 from pmgdns.render import processor_config
 from pmgdns.spec import parse_site
 
-from .conftest import Keys, Project, assert_clean_error, base_spec
+from .conftest import Keys, Project, assert_clean_error, base_spec, verify_json
 from .servers import BindServer, zone_text
 
 
@@ -129,9 +129,7 @@ def bind(project: Project, keys: Keys, signer: Any, monkeypatch: pytest.MonkeyPa
 
 
 def _verify(project: Project, bind: BindServer) -> tuple[int, dict[str, Any]]:
-    result = project.run("verify", "--nameserver", f"127.0.0.1:{bind.port}", "--format", "json")
-    assert "Traceback" not in result.err
-    return result.code, json.loads(result.out)
+    return verify_json(project, bind.port)
 
 
 def _dkim(report: dict[str, Any]) -> list[dict[str, str]]:

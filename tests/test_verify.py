@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from .conftest import Project
+from .conftest import Project, verify_json
 from .servers import BindServer, zone_text
 
 REV4 = "100.51.198.in-addr.arpa"
@@ -37,9 +36,7 @@ def bind(project: Project, monkeypatch: pytest.MonkeyPatch) -> Iterator[BindServ
 
 
 def _verify(project: Project, bind: BindServer) -> tuple[int, dict[str, Any]]:
-    result = project.run("verify", "--nameserver", f"127.0.0.1:{bind.port}", "--format", "json")
-    assert "Traceback" not in result.err
-    return result.code, json.loads(result.out)
+    return verify_json(project, bind.port)
 
 
 def _fails(report: dict[str, Any]) -> set[tuple[str, str]]:

@@ -9,7 +9,7 @@ pmgdns published in R's zone goes when R is absent.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..model import Domain, RecordSpec, Site, relative, zone_of
@@ -30,20 +30,26 @@ def _external(d: Domain) -> list[str]:
             if rd != d.name and not rd.endswith("." + d.name)]
 
 
+def _destinations(site: Site) -> Iterator[tuple[Domain, str, Domain | None]]:
+    """(domain, report domain, the spec domain that holds it — None when the spec does not
+    manage it) for each external report destination of each present domain."""
+    for d in site.domains.values():
+        if d.absent:
+            continue
+        for rd in _external(d):
+            zone = zone_of(rd, site.domains)
+            held = site.domains[zone] if zone is not None else None
+            yield d, rd, held if held is not None and not held.absent else None
+
+
 def all_records(site: Site) -> dict[str, list[RecordSpec]]:
     """Every authorisation pmgdns publishes, by zone (computed once per site)."""
     cached: dict[str, list[RecordSpec]] | None = site.memo.get("dmarc_reports")
     if cached is not None:
         return cached
     out: dict[str, dict[str, RecordSpec]] = {}
-    for d in site.domains.values():
-        if d.absent:
-            continue
-        for rd in _external(d):
-            zone = zone_of(rd, site.domains)
-            if zone is None or site.domains[zone].absent:
-                continue
-            z = site.domains[zone]
+    for d, rd, z in _destinations(site):
+        if z is not None:
             name = relative(f"{d.name}._report._dmarc.{rd}", z.zone)
             out.setdefault(z.zone, {})[name] = RecordSpec(z.zone, name, "TXT", z.ttl,
                                                           (REPORT_AUTH,))
@@ -70,16 +76,12 @@ class DmarcReportsFamily(Family):
     name = "dmarc_reports"
 
     def check_site(self, c: Checker, site: Site) -> None:
-        for d in site.domains.values():
-            if d.absent:
-                continue
-            for rd in _external(d):
-                zone = zone_of(rd, site.domains)
-                if zone is None or site.domains[zone].absent:
-                    c.warn((*d.path, "dmarc"),
-                           f"reports go to {rd}, which this spec does not manage: publish "
-                           f"`{d.name}._report._dmarc.{rd}. TXT \"v=DMARC1\"` there (RFC 9990), "
-                           "or receivers will not send the reports")
+        for d, rd, z in _destinations(site):
+            if z is None:
+                c.warn((*d.path, "dmarc"),
+                       f"reports go to {rd}, which this spec does not manage: publish "
+                       f"`{d.name}._report._dmarc.{rd}. TXT \"v=DMARC1\"` there (RFC 9990), "
+                       "or receivers will not send the reports")
 
     def records(self, site: Site, domain: Domain) -> Iterable[RecordSpec]:
         return all_records(site).get(domain.zone, [])
