@@ -243,3 +243,93 @@ def leftovers(*directories: Path) -> list[str]:
             if pattern.search(entry.name):
                 out.append(str(entry))
     return sorted(out)
+
+
+# -- states of the file system --------------------------------------------------------------
+
+# Run pmgdns as a user that owns the files but holds no capability: root bypasses file modes,
+# a user namespace that maps an ordinary uid onto root does not (chmod 000 then denies reading,
+# chmod 555 denies creating files in a directory).
+USERNS = ("unshare", "-U", "--map-user=1000", "--map-group=1000")
+
+# Runs inside a private mount namespace (`unshare -m`): mounts a small tmpfs over a directory,
+# puts the directory's old content back, fills the tmpfs, runs pmgdns, and reports as JSON what
+# it left there. The mount disappears with the namespace.
+FULL_DISK_SCRIPT = r"""
+import json, os, shutil, subprocess, sys
+cfg = json.loads(sys.argv[1])
+mnt = cfg["mount"]
+subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0755", "tmpfs", mnt], check=True)
+for name in os.listdir(cfg["saved"]):
+    src = os.path.join(cfg["saved"], name)
+    if os.path.isdir(src) and not os.path.islink(src):
+        shutil.copytree(src, os.path.join(mnt, name), symlinks=True)
+    else:
+        shutil.copy2(src, os.path.join(mnt, name), follow_symlinks=False)
+fill = os.open(os.path.join(mnt, ".filler"), os.O_WRONLY | os.O_CREAT, 0o600)
+try:
+    while True:
+        os.write(fill, b"\0" * 4096)
+except OSError:
+    pass
+os.close(fill)
+try:
+    p = subprocess.run(cfg["argv"], cwd=cfg["cwd"], capture_output=True, timeout=cfg["timeout"],
+                       env=cfg["env"])
+    code, out, err, timed_out = p.returncode, p.stdout, p.stderr, False
+except subprocess.TimeoutExpired as exc:
+    code, out, err, timed_out = None, exc.stdout or b"", exc.stderr or b"", True
+def walk(d):
+    out = {}
+    for root, dirs, files in os.walk(d):
+        for name in dirs + files:
+            path = os.path.join(root, name)
+            rel = os.path.relpath(path, d)
+            if rel == ".filler":
+                continue
+            if os.path.islink(path) or os.path.isdir(path):
+                out[rel] = None
+            else:
+                with open(path, "rb") as fh:
+                    out[rel] = fh.read().hex()
+    return out
+print(json.dumps({"code": code, "out": out.hex(), "err": err.hex(), "timed_out": timed_out,
+                  "files": walk(mnt)}))
+"""
+
+
+@dataclass
+class FullDiskRun:
+    run: Run
+    files: dict[str, bytes | None]  # what the full directory holds afterwards (None: a dir)
+
+
+def pmgdns_on_full_disk(cwd: Path, directory: Path, *args: str,
+                        env: Mapping[str, str] | None = None,
+                        timeout: float = TIMEOUT) -> FullDiskRun:
+    """Run `pmgdns ARGS` while `directory` (its old content kept) is a full file system."""
+    import json
+    import tempfile
+
+    saved = Path(tempfile.mkdtemp(prefix="pmgdns-saved-"))
+    try:
+        for entry in directory.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.copytree(entry, saved / entry.name, symlinks=True)
+            else:
+                shutil.copy2(entry, saved / entry.name, follow_symlinks=False)
+        cfg = {"mount": str(directory), "saved": str(saved), "cwd": str(cwd),
+               "argv": [PYTHON, "-m", "pmgdns", *args], "timeout": timeout,
+               "env": environment(env)}
+        outer = command(cwd, ["unshare", "-m", "--propagation", "private", PYTHON, "-c",
+                              FULL_DISK_SCRIPT, json.dumps(cfg)], timeout=timeout + 20,
+                        label=("(full disk)", *args))
+        assert outer.code == 0 and not outer.timed_out, f"the full-disk harness failed\n{outer}"
+        report = json.loads(outer.raw_out)
+        run = Run(tuple(args), report["code"], bytes.fromhex(report["out"]),
+                  bytes.fromhex(report["err"]), report["timed_out"])
+        files = {k: (bytes.fromhex(v) if v is not None else None)
+                 for k, v in report["files"].items()}
+        return FullDiskRun(run, files)
+    finally:
+        shutil.rmtree(saved, ignore_errors=True)
