@@ -18,7 +18,7 @@ import signal
 import subprocess
 import sys
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -333,3 +333,24 @@ def pmgdns_on_full_disk(cwd: Path, directory: Path, *args: str,
         return FullDiskRun(run, files)
     finally:
         shutil.rmtree(saved, ignore_errors=True)
+
+
+class Problems:
+    """Collects every failed check of one run, so that a test reports all of them at once
+    (e.g. an internal error *and* a temporary file left behind)."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.found: list[str] = []
+
+    def check(self, condition: bool | Callable[[], None], message: str = "") -> None:
+        if callable(condition):
+            try:
+                condition()
+            except AssertionError as exc:
+                self.found.append(str(exc).split("\n", 1)[0])
+        elif not condition:
+            self.found.append(message)
+
+    def assert_none(self) -> None:
+        assert not self.found, ("; ".join(self.found) + f"\n{self.run}")

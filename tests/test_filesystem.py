@@ -37,6 +37,7 @@ import yaml
 from .conftest import Keys, base_spec
 from .hostile import (
     USERNS,
+    Problems,
     Run,
     assert_no_raw_controls,
     assert_sane,
@@ -434,21 +435,25 @@ def test_path_state(case: Case, tree: Tree) -> None:
     case.prepare(tree)
     before = {rel: snapshot(tree / rel) for rel in case.intact}
     run = tree.run(*case.args, wrap=USERNS if case.userns else (), env=case.env)
-    assert_sane(run)
+    p = Problems(run)
+    p.check(lambda: assert_sane(run))
     if case.expect == "ok":
-        assert run.code == 0, str(run)
+        p.check(run.code == 0, "expected exit 0")
     elif case.expect == "error":
-        assert run.code == 1, f"expected a clean error naming {case.names}\n{run}"
+        p.check(run.code == 1, f"expected a clean error naming {case.names}")
+    errors = [line for line in run.err.splitlines() if line.startswith("Error:")]
     if run.code == 1 and case.names:
-        line = error_line(run)
-        assert case.names in line, f"the error does not name the path {case.names}\n{run}"
+        p.check(any(case.names in line for line in errors),
+                f"the error does not name the path {case.names}")
     for rel, old in before.items():
-        assert snapshot(tree / rel) == old, f"{rel} changed though the run failed\n{run}"
-    assert tree.canary.read_bytes() == CANARY, f"written through a symlink elsewhere\n{run}"
+        p.check(snapshot(tree / rel) == old, f"{rel} changed though the run failed")
+    p.check(tree.canary.read_bytes() == CANARY, "wrote through a symlink to a file elsewhere")
     for path in _absent_paths(case, tree):
-        assert not os.path.lexists(path), f"created {path} through a dangling symlink\n{run}"
-    assert not leftovers(tree / "zones", tree / "build", tree / "build" / "zones",
-                         tree / "plans", tree.root), f"temporary files left behind\n{run}"
+        p.check(not os.path.lexists(path), f"created {path} through a dangling symlink")
+    left = leftovers(tree / "zones", tree / "build", tree / "build" / "zones", tree / "plans",
+                     tree.root)
+    p.check(not left, f"temporary files left behind: {left}")
+    p.assert_none()
 
 
 # -- hostile plan files ----------------------------------------------------------------------------
@@ -524,14 +529,17 @@ def test_full_disk(directory: str, args: tuple[str, ...], intact: tuple[str, ...
     old = {rel: (tree / rel).read_bytes() for rel in intact}
     full = pmgdns_on_full_disk(tree.root, tree / directory, *args, env=env)
     run = full.run
-    assert_sane(run)
-    assert run.code == 1, f"a full disk must be an error\n{run}"
-    assert directory in error_line(run), f"the error does not name {directory}\n{run}"
+    p = Problems(run)
+    p.check(lambda: assert_sane(run))
+    p.check(run.code == 1, "a full disk must be an error")
+    errors = [line for line in run.err.splitlines() if line.startswith("Error:")]
+    p.check(any(directory in line for line in errors), f"the error does not name {directory}")
     for rel in intact:
         inside = os.path.relpath(rel, directory)
-        assert full.files.get(inside) == old[rel], f"{rel} is not intact\n{run}"
+        p.check(full.files.get(inside) == old[rel], f"{rel} is not intact")
     temp = [name for name in full.files if leftovers_in(name)]
-    assert not temp, f"temporary files left on the full disk: {temp}\n{run}"
+    p.check(not temp, f"temporary files left on the full disk: {temp}")
+    p.assert_none()
 
 
 def leftovers_in(name: str) -> bool:
