@@ -311,6 +311,8 @@ CASES: list[Case] = [
          names=YAML_ZONE),
     Case("a zone file is read-only", chmod(YAML_ZONE, 0o444), ("render",), expect="either",
          names=YAML_ZONE, fresh_spec=True, userns=True),
+    Case("a zone file is unreadable", chmod(YAML_ZONE, 0), ("render",), expect="either",
+         names=YAML_ZONE, fresh_spec=True, userns=True),
     Case("a stray zones/*.yaml is a symlink to /dev/zero",
          put("zones/stray.yaml", "symlink", "/dev/zero"), ("validate",), expect="either",
          names="zones/stray.yaml"),
@@ -327,6 +329,10 @@ CASES: list[Case] = [
     Case("build/octodns.yaml is a symlink elsewhere",
          put("build/octodns.yaml", "symlink", canary), ("render",), expect="either",
          names="build/octodns.yaml", fresh_spec=True),
+    Case("build/octodns.yaml is unreadable", chmod("build/octodns.yaml", 0), ("render",),
+         expect="either", names="build/octodns.yaml", fresh_spec=True, userns=True),
+    Case("the render stamp is unreadable", chmod("build/render.stamp", 0), ("plan",),
+         expect="either", names="build/render.stamp", userns=True),
     Case("the render stamp is a directory", put("build/render.stamp", "dir"), ("plan",),
          expect="either", names="build/render.stamp"),
     Case("the render stamp is a FIFO", put("build/render.stamp", "fifo"), ("plan",),
@@ -417,6 +423,8 @@ CASES: list[Case] = [
     Case("step summary is read-only", both(put("summary.md", "file"), chmod("summary.md", 0o444)),
          ("plan",), names="summary.md", env=summary("summary.md"), userns=True,
          intact=("summary.md",)),
+    Case("step summary's directory is a file", put("ci", "file"), ("plan",),
+         names="ci/summary.md", env=summary("ci/summary.md")),
     Case("step summary is /dev/full", nothing, ("plan",), names="/dev/full",
          env=summary("/dev/full")),
     Case("step summary is a symlink loop", loop("summary.md"), ("plan",), names="summary.md",
@@ -645,6 +653,9 @@ VERIFY_CASES: list[tuple[str, Prepare, str, bool, str]] = [
     ("to a symlink elsewhere", put("reports/l.txt", "symlink", canary), "reports/l.txt", False,
      "error"),
     ("to a symlink loop", loop("reports/loop.txt"), "reports/loop.txt", False, "error"),
+    ("to a dangling symlink",
+     put("reports/l.txt", "symlink", lambda t: str(t.outside / "created-by-pmgdns")),
+     "reports/l.txt", False, "error"),
     ("to a read-only directory", both(put("reports/x", "file"), chmod("reports", 0o555)),
      "reports/verify.txt", True, "error"),
     ("through a file", nothing, "config/site.yaml/verify.txt", False, "error"),
@@ -674,6 +685,7 @@ def test_verify_out(prepare: Prepare, out: str, userns: bool, expect: str, tree:
             f"expected one error naming {out}\n{run}")
     assert snapshot(tree / SPEC) == spec_before
     assert tree.canary.read_bytes() == CANARY
+    assert not (tree.outside / "created-by-pmgdns").exists()
     assert not leftovers(tree / "reports", tree.root)
 
 
