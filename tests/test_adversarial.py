@@ -445,6 +445,19 @@ def test_error_shows_a_hostile_key_escaped(path: str, key: str, keys: Keys,
     missing = unshown(error_line(run), key)
     assert not missing, f"the error does not show {missing} of the key {key!r}\n{run}"
 
+@pytest.mark.parametrize("value", [True, 1.0, "1", 1.5], ids=["true", "1.0", "'1'", "1.5"])
+def test_version_must_be_the_number_1(value: Any, keys: Keys,
+                                      fresh: Callable[[], Path]) -> None:
+    """`version: true` and `version: 1.0` are not version 1 (YAML 1.1 booleans and floats where
+    a whole number goes; `ttl: true` is refused the same way)."""
+    spec = base_spec(keys)
+    spec["version"] = value
+    root = fresh()
+    write_project(root, dump(spec))
+    run = pmgdns(root, "validate")
+    assert_spec_error(run, SPEC)
+    assert "version" in error_line(run), str(run)
+
 # -- YAML oddities --------------------------------------------------------------------------
 
 def yaml_base(keys: Keys) -> str:
