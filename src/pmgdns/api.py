@@ -167,6 +167,12 @@ def apply(workspace: Workspace, site: Site, patterns: Sequence[str] = (), *,
             doc = planfile.read_plan(plan_file)
             planfile.check_spec(doc, plan_file, site)
             chosen = list(patterns) or list(doc.get("domains", []))
+            gone = [d for d in doc.get("domains", []) if d not in site.domains]
+            if gone:
+                raise StalePlanError(f"{plan_file} is stale: it covers "
+                                     f"{', '.join(gone[:5])}, which the spec {site.file} no "
+                                     "longer has. Nothing was applied; run `pmgdns plan --out` "
+                                     "again and review it.")
             workspace.render(site, force=False)
             engine = workspace.engine(site, chosen, parallel, progress, in_process=True)
             planfile.check_inputs(doc, plan_file, site, engine.domains,

@@ -137,6 +137,13 @@ class Checker:
                     f"`{shown(text)}` has the invalid label `{shown(label)}`; labels are 1-63 "
                     "letters, digits or hyphens, not starting or ending with a hyphen",
                 )
+            if label.startswith("xn--"):
+                try:
+                    idna.decode(label)
+                except (idna.IDNAError, UnicodeError, ValueError):
+                    raise self.fail(path, f"`{shown(label)}` is not a valid IDNA label (an "
+                                          "`xn--` label must decode to a valid name); write the "
+                                          "name in Unicode or fix the A-label") from None
         if labels[-1].isdigit():
             raise self.fail(path, f"`{shown(text)}` is not a {what} (its last label is "
                                   "numeric)")

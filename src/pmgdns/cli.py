@@ -284,8 +284,11 @@ def plan(state: State, domains: tuple[str, ...], fmt: str, out: str | None,
         state.ui.note(f"Plan written to {out}; apply it with `pmgdns apply --plan {out}`.")
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
-        with open(summary_file, "a", encoding="utf-8") as fh:
-            fh.write(_redactor(output.plan_markdown(run.result, run.manual, run.notes)))
+        from .files import append_text
+
+        append_text(summary_file, _redactor(output.plan_markdown(run.result, run.manual,
+                                                                 run.notes)),
+                    "the plan (GITHUB_STEP_SUMMARY)")
     if detailed_exitcode and run.result.has_changes:
         raise click.exceptions.Exit(ExitCode.CHANGES)
 
@@ -511,6 +514,10 @@ def main(argv: list[str] | None = None) -> None:
         _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted.")
+    except OSError as exc:  # a file or directory pmgdns was pointed at is not usable
+        where = exc.filename if isinstance(exc.filename, str) else "a file"
+        _fail(f"{where}: {exc.strerror or exc}; check that path (its type, its permissions, "
+              "free space)")
     except Exception as exc:  # a bug: say so in one paragraph, keep the traceback for -vv
         if os.environ.get("PMGDNS_DEBUG"):
             raise

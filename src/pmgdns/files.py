@@ -30,6 +30,8 @@ def read_bytes(path: str, limit: int, what: str) -> bytes:
         raise FileProblem(f"{what} {path} is a directory, not a file") from None
     except OSError as exc:
         raise FileProblem(f"{what} {path} cannot be read: {exc.strerror}") from None
+    except ValueError:  # a NUL in the name
+        raise FileProblem(f"{what} {path!r} is not a file name (it holds a NUL)") from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -66,6 +68,44 @@ def read_text(path: str, limit: int, what: str) -> str:
         raise FileProblem(f"{what} {path} is not UTF-8 text") from None
 
 
+def head_of(path: str, size: int) -> str:
+    """The first `size` characters of a regular file; "" for anything else (never blocks)."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return ""
+    if not stat.S_ISREG(st.st_mode):
+        return ""
+    try:
+        return _head(path, size)
+    except FileProblem:
+        return ""
+
+
+def replace_file(path: str, text: str, what: str) -> None:
+    """Write `text` to `path` atomically: a temporary file in the same directory, renamed over
+    `path` (a symlink there is replaced, never followed), removed again on any failure.
+    FileProblem names the path."""
+    directory = os.path.dirname(path) or "."
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".pmgdns-")
+    except OSError as exc:
+        raise FileProblem(f"cannot write {what} {path}: {exc.strerror} "
+                          f"({exc.filename or directory})") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as exc:
+        _unlink(tmp)
+        raise FileProblem(f"cannot write {what} {path}: {exc.strerror}") from None
+    except BaseException:
+        _unlink(tmp)
+        raise
+
+
 def write_output(path: str, text: str, marker: str, what: str) -> None:
     """Write `text` to `path` atomically. An existing `path` must be a regular file that starts
     with `marker` (one pmgdns wrote), else FileProblem and nothing is written."""
@@ -82,23 +122,29 @@ def write_output(path: str, text: str, marker: str, what: str) -> None:
         if marker not in _head(path, 4096):
             raise FileProblem(f"{path} exists and is not {what} pmgdns wrote; remove it or "
                               "write to another path (pmgdns overwrites only its own files)")
-    directory = os.path.dirname(path) or "."
+    replace_file(path, text, what)
+
+
+def append_text(path: str, text: str, what: str) -> None:
+    """Append `text` to the regular file `path` (creating it), never blocking on a FIFO and
+    never following a symlink loop; FileProblem names the path."""
     try:
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".pmgdns-")
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o644)
     except OSError as exc:
-        raise FileProblem(f"cannot write {what} to {path}: {exc.strerror}") from None
+        raise FileProblem(f"cannot append {what} to {path}: {exc.strerror}") from None
+    except ValueError:
+        raise FileProblem(f"{what} {path!r} is not a file name") from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise FileProblem(f"cannot append {what} to {path}: it is not a regular file")
+        data = text.encode("utf-8")
+        while data:
+            written = os.write(fd, data)
+            data = data[written:]
     except OSError as exc:
-        _unlink(tmp)
-        raise FileProblem(f"cannot write {what} to {path}: {exc.strerror}") from None
-    except BaseException:
-        _unlink(tmp)
-        raise
+        raise FileProblem(f"cannot append {what} to {path}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
 
 
 def _head(path: str, size: int) -> str:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import html
 import json
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -29,8 +29,9 @@ def _short(value: str, limit: int) -> str:
 
 
 def _quote(type_: str, value: str, limit: int) -> str:
-    value = _short(value, limit)
-    return f'"{value}"' if type_ in ("TXT", "SPF") else value
+    if type_ in ("TXT", "SPF"):
+        return f'"{_short(presented(value), limit)}"'
+    return _short(value, limit)
 
 
 def summary_line(result: PlanResult) -> str:
@@ -116,10 +117,20 @@ def _md_cell(text: str) -> str:
 
 
 def md_code(text: str) -> str:
-    """`text` as inline code in a Markdown table cell, whatever it holds: HTML's <code> with the
-    text escaped, so a backtick or a pipe in a value cannot end the span or the cell."""
-    escaped = html.escape(visible(text), quote=False).replace("|", "&#124;").replace("`", "&#96;")
-    return f"<code>{escaped}</code>"
+    """`text` as inline code in a Markdown table cell, whatever it holds: fenced by more
+    backticks than any run of them in it (CommonMark), pipes escaped for the table, so a
+    backtick or a pipe in a value cannot end the span or the cell."""
+    shown = visible(text).replace("|", "\\|")
+    run = max((len(m) for m in re.findall("`+", shown)), default=0)
+    fence = "`" * (run + 1)
+    pad = " " if shown.startswith("`") or shown.endswith("`") or not shown.strip() else ""
+    return f"{fence}{pad}{shown}{pad}{fence}"
+
+
+def presented(value: str) -> str:
+    """A TXT value as DNS presentation text shows it inside quotes: `\\` and `\"` escaped,
+    and every acting character escaped (`visible`)."""
+    return visible(value.replace("\\", "\\\\").replace('"', '\\"'))
 
 
 def plan_markdown(result: PlanResult, manual: Sequence[dict[str, str]],

@@ -66,13 +66,44 @@ def read_plan(path: str) -> dict[str, Any]:
     except FileNotFoundError:
         raise PlanFileError(f"{path}: no such plan file; make one with `pmgdns plan --out "
                             f"{path}`") from None
-    except (json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # JSON, or a number Python cannot hold
         raise PlanFileError(f"{path}: not a readable pmgdns plan file ({exc}); make a new one "
                             "with `pmgdns plan --out`") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("version") != 1:
         raise PlanFileError(f"{path}: not a pmgdns plan file (version 1); make a new one with "
                             "`pmgdns plan --out`")
+    problem = _shape_problem(data)
+    if problem:
+        raise PlanFileError(f"{path}: {problem}, which `pmgdns plan --out` never writes (was "
+                            "the file edited?); make a new one with `pmgdns plan --out`")
     return data
+
+
+_TEXT_KEYS = ("zone", "target", "action", "name", "type")
+
+
+def _shape_problem(data: dict[str, Any]) -> str | None:
+    """What is wrong with the shape of a plan document, if anything."""
+    domains = data.get("domains")
+    if not isinstance(domains, list) or not all(isinstance(d, str) for d in domains):
+        return "its `domains` is not a list of names"
+    for key in ("checksum", "spec_digest", "zones_digest"):
+        if not isinstance(data.get(key), str):
+            return f"its `{key}` is not a text"
+    targets = data.get("targets", {})
+    if not isinstance(targets, dict) or not all(isinstance(v, str) for v in targets.values()):
+        return "its `targets` is not a mapping of digests"
+    changes = data.get("changes")
+    if not isinstance(changes, list):
+        return "its `changes` is not a list"
+    for c in changes:
+        if not isinstance(c, dict) or not all(isinstance(c.get(k), str) for k in _TEXT_KEYS):
+            return "a change in it is not a change"
+        for key in ("values", "previous"):
+            values = c.get(key)
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+                return f"a change in it has `{key}` that are not texts"
+    return None
 
 
 def check_spec(document: dict[str, Any], path: str, site: Site) -> None:

@@ -28,6 +28,14 @@ from .families import FAMILIES
 from .families.base import Claim, Slot, ZoneContext
 
 
+def _same(record: Any, zone: Zone) -> Any:
+    """`record` in `zone`, unchanged. octoDNS's `copy` drops empty TXT values (`""`), which
+    would then be planned for deletion: TXT values are passed on explicitly."""
+    if record._type in ("TXT", "SPF"):
+        return record.copy(zone=zone, values=list(record.values))
+    return record.copy(zone=zone)
+
+
 def raw_text(value: Any) -> str:
     """A record value as DNS answers it (TXT unescaped)."""
     to_raw = getattr(value, "to_raw_text", None)
@@ -87,7 +95,7 @@ class OwnershipProcessor(BaseProcessor):  # type: ignore[misc]
             claim = claims.get(slot)
             if claim is None:
                 # foreign: keep exactly as the target has it
-                desired.add_record(record.copy(zone=desired), replace=True, lenient=True)
+                desired.add_record(_same(record, desired), replace=True, lenient=True)
                 continue
             if claim.whole:
                 continue  # the desired set (or its absence) wins

@@ -10,13 +10,14 @@ import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import yaml
 from natsort import natsort_keygen
 
+from .errors import FileProblem
 from .families import FAMILIES
+from .files import head_of, read_text, replace_file
 from .model import SOURCE_ID, RecordSpec, Site
 from .providers.pacing import PACED_CLASSES
 from .records import site_records
@@ -141,16 +142,20 @@ class Rendering:
         out = []
         for entry in sorted(os.listdir(zones_dir)):
             path = os.path.join(zones_dir, entry)
-            if entry.endswith(".yaml") and path not in self.zone_files:
-                head = (_read(path) or "")[: len(MARKER)]
-                if head == MARKER:
-                    out.append(path)
+            if entry.endswith(".yaml") and path not in self.zone_files \
+                    and head_of(path, len(MARKER)) == MARKER:
+                out.append(path)
         return out
 
 
+MAX_RENDERED = 64 * 1024 * 1024  # bytes; a rendered zone file is a few KiB
+
+
 def _read(path: str) -> str | None:
+    """A file pmgdns rendered, or None when there is none; a FIFO, a device, a directory or a
+    huge file in its place is an error naming it (never a hang)."""
     try:
-        return Path(path).read_text(encoding="utf-8")
+        return read_text(path, MAX_RENDERED, "the rendered file")
     except FileNotFoundError:
         return None
 
@@ -169,14 +174,12 @@ def render(site: Site, zones_dir: str = ZONES_DIR) -> Rendering:
 
 def write_text(path: str, text: str) -> bool:
     """Write `text` to `path` atomically if it differs; True when the file changed."""
-    if _read(path) == text:
-        return False
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    try:
+        if _read(path) == text:
+            return False
+    except FileProblem:
+        pass  # a FIFO, a directory, ...: replacing it is what render does (or reports)
+    replace_file(path, text, "the rendered file")
     return True
 
 
@@ -225,8 +228,10 @@ def _expected_files(site: Site, zones_dir: str, config_file: str) -> list[str]:
 def up_to_date(site: Site, zones_dir: str = ZONES_DIR, config_file: str = CONFIG_FILE) -> bool:
     """True when the last render was of this very spec and its files are untouched since."""
     try:
-        stamp = json.loads(Path(_stamp_path(config_file)).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        stamp = json.loads(read_text(_stamp_path(config_file), 16 * 1024 * 1024, "the stamp"))
+    except (OSError, ValueError, FileProblem, RecursionError):
+        return False
+    if not isinstance(stamp, dict):
         return False
     if stamp.get("fingerprint") != _fingerprint(site, zones_dir, config_file):
         return False

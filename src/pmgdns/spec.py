@@ -65,13 +65,17 @@ def parse_site(text: str, file: str) -> Site:
     c = Checker(doc)
     top_keys = ("version", *(k for f in FAMILIES for k in f.top_keys), "defaults", "domains",
                 "providers")
+    if isinstance(doc.data, dict) and doc.data and "version" not in doc.data:
+        # say so without repeating a line of what may be any file (`-c /etc/shadow`)
+        raise c.fail((), "is not a pmgdns spec: it has no `version: 1`; start from `pmgdns "
+                         "init`")
     top = c.mapping(doc.data, (), top_keys)
     if not top:
         raise c.fail((), "the spec is empty; start from `pmgdns init`")
     for key in ("version", "domains"):
         if key not in top:
             raise c.fail((key,), "is missing; every spec needs version, gateway, dkim and domains")
-    if top["version"] != 1:
+    if type(top["version"]) is not int or top["version"] != 1:
         raise c.fail(("version",), f"must be 1 (this is spec version 1), not "
                                    f"{shown(top['version'])}")
 

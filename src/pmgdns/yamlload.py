@@ -29,6 +29,7 @@ class LocatedYaml:
 
 
 MAX_NODES = 1_000_000  # values built from one document, aliases counted each time they expand
+MAX_DEPTH = 64  # nested collections; a spec needs six or so
 
 
 class _Budget:
@@ -49,6 +50,10 @@ def _construct(
     budget: _Budget,
 ) -> Any:
     budget.spend(node)
+    if len(path) > MAX_DEPTH:
+        raise SpecError(file, "", f"nests more than {MAX_DEPTH} levels deep (a YAML alias that "
+                                  "holds itself?); write the spec out plainly",
+                        node.start_mark.line + 1)
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
@@ -72,29 +77,55 @@ def _construct(
             _construct(item, (*path, str(i)), lines, file, loader, budget)
             for i, item in enumerate(node.value)
         ]
-    return loader.construct_object(node, deep=True)
+    try:
+        return loader.construct_object(node, deep=True)
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise SpecError(file, ".".join(path), f"is not a usable value ({str(exc)[:80]})",
+                        node.start_mark.line + 1) from None
+
+
+def _check_depth(text: str, file: str) -> None:
+    """Refuse documents nested deeper than MAX_DEPTH before PyYAML's recursive composer sees
+    them (its parser is not recursive)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                mark = event.start_mark
+                raise SpecError(file, "", f"nests more than {MAX_DEPTH} levels deep; a spec "
+                                          "needs a handful",
+                                mark.line + 1 if mark is not None else None)
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
 
 
 def load_located(text: str, file: str) -> LocatedYaml:
     """Parse `text`; a syntax error becomes a SpecError with its line."""
     try:
+        _check_depth(text, file)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or "invalid YAML"
         raise SpecError(file, "", f"YAML syntax error: {problem}; fix the syntax", line) from None
+    except yaml.reader.ReaderError as exc:
+        line = text[:max(0, exc.position)].count("\n") + 1
+        char = chr(exc.character) if isinstance(exc.character, int) else str(exc.character)
+        raise SpecError(file, "", f"holds the control character {char!r}, which YAML does not "
+                                  "allow; remove it", line) from None
     except yaml.YAMLError as exc:
         raise SpecError(file, "", f"YAML error: {exc}") from None
     except RecursionError:
-        raise SpecError(file, "", "is nested too deeply to be a spec") from None
+        raise SpecError(file, "", "is nested too deeply to be a spec", 1) from None
     lines: dict[Path, int] = {}
     if node is None:
         return LocatedYaml(None, lines, file)
     try:
         data = _construct(node, (), lines, file, yaml.SafeLoader(""), _Budget(file))
     except RecursionError:
-        raise SpecError(file, "", "is nested too deeply to be a spec") from None
+        raise SpecError(file, "", "is nested too deeply to be a spec", 1) from None
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else None

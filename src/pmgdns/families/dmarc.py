@@ -89,7 +89,7 @@ def _fields(c: Checker, value: Any, path: Path, inherited: Any) -> dict[str, Any
             if val not in ("r", "s"):
                 raise c.fail(p, f"must be r (relaxed) or s (strict), not {shown(val)}")
         elif key == "t":
-            val = {True: "y", False: "n"}.get(val, val)
+            val = "y" if val is True else "n" if val is False else val
             if val not in ("y", "n"):
                 raise c.fail(p, f"must be y or n, not {shown(val)}")
         elif key in ("rua", "ruf"):

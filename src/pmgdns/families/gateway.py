@@ -41,6 +41,9 @@ def check_ip(c: Checker, value: Any, path: Path, version: int,
     """A public IPv4/IPv6 address (of a gateway, unless `who` says whose); documentation
     addresses are a warning."""
     text = c.string(value, path) if not isinstance(value, int) else str(value)
+    if "%" in text:
+        raise c.fail(path, f"`{shown(text)}` carries a zone id (after `%`), which has no "
+                           "meaning in DNS; give the address alone")
     try:
         addr = ipaddress.ip_address(text)
     except ValueError:

@@ -28,8 +28,9 @@ def _direct_data(rtype: str, rdataset: Any) -> dict[str, Any] | None:
     trip through presentation text (what `Record.from_rrsets` would parse again); None for the
     other types."""
     if rtype in TXT_TYPES:
-        values: list[Any] = [b"".join(r.strings).decode("utf-8").replace(";", "\\;")
-                             for r in rdataset]
+        # bytes that are not UTF-8 travel as surrogates and go back out as the same bytes
+        values: list[Any] = [b"".join(r.strings).decode("utf-8", "surrogateescape")
+                             .replace(";", "\\;") for r in rdataset]
     elif rtype in ("A", "AAAA"):
         values = [r.address for r in rdataset]
     elif rtype == "MX":
@@ -51,10 +52,7 @@ def populate_from(zone: Any, z: dns.zone.Zone | None, supported: set[str] | froz
         rtype = dns.rdatatype.to_text(rdataset.rdtype)
         if rtype not in supported:
             continue
-        try:
-            data = _direct_data(rtype, rdataset)
-        except UnicodeDecodeError:
-            data = None  # not UTF-8: octoDNS's own conversion says what is wrong
+        data = _direct_data(rtype, rdataset)
         if data is None:
             others.append(Rrset(name.to_text(), rtype, rdataset.ttl,
                                 [r.to_text() for r in rdataset]))
@@ -71,7 +69,7 @@ def populate_from(zone: Any, z: dns.zone.Zone | None, supported: set[str] | froz
 
 def character_strings(text: str) -> list[bytes]:
     """A TXT value (as DNS answers it) as the 255-byte character-strings of its RDATA."""
-    data = text.encode("utf-8")
+    data = text.encode("utf-8", "surrogateescape")
     return [data[i:i + 255] for i in range(0, len(data), 255)] or [b""]
 
 

@@ -25,6 +25,7 @@ import dns.zone
 from octodns.record import Delete
 from octodns_bind import ZoneFileProvider, ZoneFileSourceLoadFailure
 
+from ..errors import FileProblem
 from .bind import populate_from, rdatas_of
 
 MAX_ZONE_FILE = 256 * 1024 * 1024  # bytes; a zone file larger than this is refused
@@ -96,7 +97,11 @@ class LocalZoneFileProvider(ZoneFileProvider):  # type: ignore[misc]
 
     def _apply(self, plan: Any) -> bool:
         name = plan.desired.name
-        os.makedirs(self.directory, exist_ok=True)
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+        except OSError as exc:
+            raise FileProblem(f"cannot create the zone directory {self.directory}: "
+                              f"{exc.strerror}") from None
         z = self._load(name) or self._new_zone(name)
         for change in plan.changes:
             record = change.record
@@ -110,12 +115,18 @@ class LocalZoneFileProvider(ZoneFileProvider):  # type: ignore[misc]
                 rdataset.add(rdata, record.ttl)
         self._bump_serial(z)
         path = self._path(name)
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
+        try:
+            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
+        except OSError as exc:
+            raise FileProblem(f"cannot write the zone file {path}: {exc.strerror}") from None
         try:
             with os.fdopen(fd, "w") as fh:
                 fh.write(f"; {name} written by pmgdns (local target)\n")
                 z.to_file(fh, sorted=True, relativize=True, want_origin=True)
             os.replace(tmp, path)
+        except OSError as exc:
+            os.unlink(tmp)
+            raise FileProblem(f"cannot write the zone file {path}: {exc.strerror}") from None
         except BaseException:
             os.unlink(tmp)
             raise
