@@ -73,9 +73,11 @@ def world(project: Project, monkeypatch: pytest.MonkeyPatch,
     try:
         yield w
     finally:
-        w.web.stop()
-        w.smtp.stop()
-        bind.stop()
+        try:
+            w.web.stop()
+            w.smtp.stop()
+        finally:
+            bind.stop()
 
 
 def _verify(project: Project, world: World, *extra: str) -> tuple[int, list[dict[str, str]]]:
