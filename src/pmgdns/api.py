@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from . import planfile
 from . import render as renderlib
 from .errors import (
-    ClassNotAllowed,
     NotConfirmed,
     PmgdnsError,
     SpecError,
@@ -24,7 +23,7 @@ from .errors import (
     UsageError,
 )
 from .families import FAMILIES
-from .loading import load_provider_class
+from .loading import check_provider_classes
 from .lock import apply_lock
 from .model import Site
 from .planning import Applied, ApplyReport, Engine, PlanResult, select_domains
@@ -199,17 +198,6 @@ def apply(workspace: Workspace, site: Site, patterns: Sequence[str] = (), *,
         if not run.result.has_changes:
             return ApplyOutcome(run, None)
         return ApplyOutcome(run, run.engine.apply(run.result, force=force, progress=applied))
-
-
-def check_provider_classes(site: Site, names: Iterable[str]) -> None:
-    """Every provider class the spec names is an octoDNS provider of an installed package
-    (`pmgdns.loading`): checked before anything is imported from a module the spec names."""
-    for name in names:
-        path = str(site.providers[name]["class"])
-        try:
-            load_provider_class(path)
-        except ClassNotAllowed as exc:
-            raise SpecError(site.file, f"providers.{name}.class", str(exc)) from None
 
 
 def validate(workspace: Workspace, site: Site) -> list[str]:

@@ -92,17 +92,23 @@ class Probe:
     site: Site
     resolver: dns.resolver.Resolver
     options: VerifyOptions = field(default_factory=VerifyOptions)
+    # answers of this run, empty ones included (the resolver's cache keeps positive ones)
+    _seen: dict[tuple[str, str], list[Any]] = field(default_factory=dict, repr=False)
 
     def rrset(self, name: str, rtype: str) -> list[Any]:
+        key = (name.lower(), rtype)
+        if key in self._seen:
+            return self._seen[key]
         try:
             answer = self.resolver.resolve(name, rtype, raise_on_no_answer=False)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoNameservers):
+            self._seen[key] = []
             return []
         rrset = answer.rrset
-        if rrset is None:
-            return []
         # a CNAME chain answers for another name; callers that care check CNAME themselves
-        return list(rrset)
+        found = [] if rrset is None else list(rrset)
+        self._seen[key] = found
+        return found
 
     def txt(self, name: str) -> list[str]:
         return sorted(b"".join(r.strings).decode("utf-8", "replace")
@@ -112,13 +118,8 @@ class Probe:
         return {r.address for t in ("A", "AAAA") for r in self.rrset(name, t)}
 
     def cname(self, name: str) -> str | None:
-        try:
-            answer = self.resolver.resolve(name, "CNAME", raise_on_no_answer=False)
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoNameservers):
-            return None
-        if answer.rrset is None:
-            return None
-        return str(answer.rrset[0].target)
+        found = self.rrset(name, "CNAME")
+        return str(found[0].target) if found else None
 
     def exists(self, name: str) -> bool:
         """Does `name` exist at all (any record, or an empty non-terminal)?"""

@@ -14,10 +14,12 @@ import importlib.metadata
 import importlib.util
 import os
 import re
+from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
-from .errors import ClassNotAllowed
+from .errors import ClassNotAllowed, SpecError
+from .model import Site
 
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 _TRUSTED = ("octodns", "pmgdns")
@@ -96,3 +98,13 @@ def load_provider_class(path: str) -> Any:
     if not (isinstance(cls, type) and issubclass(cls, (BaseProvider, BaseSource))):
         raise ClassNotAllowed(f"`{path}` is not an octoDNS provider or source class")
     return cls
+
+
+def check_provider_classes(site: Site, names: Iterable[str]) -> None:
+    """Every named provider's class may load (see the module docstring); a SpecError naming
+    `providers.NAME.class` otherwise."""
+    for name in sorted(set(names)):
+        try:
+            load_provider_class(str(site.providers[name]["class"]))
+        except ClassNotAllowed as exc:
+            raise SpecError(site.file, f"providers.{name}.class", str(exc)) from None

@@ -278,15 +278,10 @@ class Engine:
     def check_classes(self) -> None:
         """The chosen domains' providers are octoDNS providers of installed packages, checked
         before octoDNS imports anything the spec names."""
-        from .errors import ClassNotAllowed
-        from .loading import load_provider_class
+        from .loading import check_provider_classes
 
-        used = {t for d in self.domains for t in self.site.domains[d].targets}
-        for name in sorted(used):
-            try:
-                load_provider_class(str(self.site.providers[name]["class"]))
-            except ClassNotAllowed as exc:
-                raise SpecError(self.site.file, f"providers.{name}.class", str(exc)) from None
+        check_provider_classes(self.site, {t for d in self.domains
+                                           for t in self.site.domains[d].targets})
 
     def manager(self) -> Any:
         """octoDNS's Manager for the chosen domains: providers, processor and validators."""

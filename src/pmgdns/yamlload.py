@@ -28,6 +28,7 @@ class LocatedYaml:
         return self.lines.get(())
 
 
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
 MAX_NODES = 1_000_000  # values built from one document, aliases counted each time they expand
 MAX_DEPTH = 64  # nested collections; a spec needs six or so
 
@@ -88,7 +89,7 @@ def _check_depth(text: str, file: str) -> None:
     """Refuse documents nested deeper than MAX_DEPTH before PyYAML's recursive composer sees
     them (its parser is not recursive)."""
     depth = 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+    for event in yaml.parse(text, Loader=_Loader):
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             depth += 1
             if depth > MAX_DEPTH:
@@ -104,7 +105,7 @@ def load_located(text: str, file: str) -> LocatedYaml:
     """Parse `text`; a syntax error becomes a SpecError with its line."""
     try:
         _check_depth(text, file)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
