@@ -84,6 +84,13 @@ def test_a_fleet_with_three_breaks_at_a_glance(project: Project, fleet: BindServ
     jsonschema.validate(doc, json.loads(SCHEMA.read_text()))
     assert doc["summary"]["FAIL"] == 3
 
+    # a report written again over itself (its marker at the end, for text)
+    for _ in range(2):
+        again = project.run("verify", "--nameserver", f"127.0.0.1:{fleet.port}", "--out",
+                            "build/verify.txt")
+        assert again.code == 1 and "Report written to build/verify.txt" in again.err
+    assert (project.root / "build" / "verify.txt").read_text().rstrip().endswith("3 failed.")
+
     # an --out over a file pmgdns did not write is refused, and the file kept
     spec_before = project.spec_path.read_bytes()
     refused = project.run("verify", "--nameserver", f"127.0.0.1:{fleet.port}", "--format",

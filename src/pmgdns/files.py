@@ -107,8 +107,9 @@ def replace_file(path: str, text: str, what: str) -> None:
 
 
 def write_output(path: str, text: str, marker: str, what: str) -> None:
-    """Write `text` to `path` atomically. An existing `path` must be a regular file that starts
-    with `marker` (one pmgdns wrote), else FileProblem and nothing is written."""
+    """Write `text` to `path` atomically. An existing `path` must be a regular file with
+    `marker` near its start or its end (one pmgdns wrote), else FileProblem and nothing is
+    written."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -119,7 +120,7 @@ def write_output(path: str, text: str, marker: str, what: str) -> None:
         if not stat.S_ISREG(st.st_mode):
             raise FileProblem(f"{path} exists and is not a regular file; write {what} to "
                               "another path")
-        if marker not in _head(path, 4096):
+        if marker not in _head(path, 4096) and marker not in _tail(path, 4096):
             raise FileProblem(f"{path} exists and is not {what} pmgdns wrote; remove it or "
                               "write to another path (pmgdns overwrites only its own files)")
     replace_file(path, text, what)
@@ -150,6 +151,15 @@ def append_text(path: str, text: str, what: str) -> None:
 def _head(path: str, size: int) -> str:
     try:
         with open(path, "rb") as fh:
+            return fh.read(size).decode("utf-8", "replace")
+    except OSError as exc:
+        raise FileProblem(f"{path} cannot be read: {exc.strerror}") from None
+
+
+def _tail(path: str, size: int) -> str:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(0, os.fstat(fh.fileno()).st_size - size))
             return fh.read(size).decode("utf-8", "replace")
     except OSError as exc:
         raise FileProblem(f"{path} cannot be read: {exc.strerror}") from None
