@@ -164,8 +164,9 @@ def _drop_root_ns_notice(record: logging.LogRecord) -> bool:
 @click.version_option(__version__, "--version", prog_name="pmgdns")
 @click.pass_context
 def cli(ctx: click.Context, config: str, verbose: int) -> None:
-    """Put a Proxmox Mail Gateway's DNS in place: MX, SPF, DMARC, DKIM, the gateway's
-    A/AAAA, a null SPF wildcard, and the PTR request for the hoster.
+    """Put a Proxmox Mail Gateway's DNS in place: MX, SPF, DMARC, DKIM, each node's
+    A/AAAA, a null SPF wildcard, MTA-STS, TLS-RPT, DANE and CAA, and the PTR request for the
+    hoster; prove it with `verify`; read the gateway with `pmg pull`.
 
     Edit the spec, `pmgdns render`, review `pmgdns plan`, then `pmgdns apply`.
     """
