@@ -178,11 +178,11 @@ def test_switching_off_removes_only_what_pmgdns_published(project: Project,
                                                           world: World) -> None:
     bind = world.bind
     spec = _spec(project, bind, world.mx)
-    spec["defaults"].pop("mta_sts")
-    spec["defaults"].pop("tls_rpt")
+    spec["defaults"]["mta_sts"] = False  # deletions are explicit (spec-v1 §3)
+    spec["defaults"]["tls_rpt"] = False
     spec["domains"]["parked.example"] = {}
     spec["gateways"][0]["caa"] = []
-    spec["gateways"][0].pop("tlsa")
+    spec["gateways"][0]["tlsa"] = []
     project.write_spec(spec)
     result = project.run("apply", "--yes", "--force")
     assert result.code == 0, result.err
@@ -196,8 +196,69 @@ def test_switching_off_removes_only_what_pmgdns_published(project: Project,
     assert ("www.example.com.", "A") in rr
     parked = bind.rrsets("parked.example")
     assert parked[("parked.example.", "MX")][1] == frozenset({"10 mx1.example.com."})
-    assert ("*._domainkey.parked.example.", "TXT") not in parked
     assert project.run("plan", "--detailed-exitcode").code == 0
+
+
+FOREIGN = ('_mta-sts IN TXT "v=STSv1; id=handmade1"\n'
+           '_smtp._tls IN TXT "v=TLSRPTv1; rua=mailto:tls@hoster.example"\n'
+           "_25._tcp.mx1 IN TLSA 3 1 1 " + "ab" * 32 + "\n"
+           "mx1 IN CAA 0 issue \"hoster-ca.example\"\n"
+           "mta-sts IN CNAME sts.hoster.example.net.\n"
+           '*._domainkey IN TXT "v=DKIM1; p="\n')
+
+
+@pytest.fixture
+def hoster(project: Project, monkeypatch: pytest.MonkeyPatch) -> Iterator[BindServer]:
+    """Zones that already hold what the hoster set up by hand at the names the v1.1 families
+    use; the spec below uses none of those features."""
+    bind = BindServer({"example.com": zone_text("example.com", FOREIGN),
+                       "example.org": zone_text("example.org", FOREIGN)}).start()
+    monkeypatch.setenv("PMGDNS_TSIG_SECRET", bind.secret)
+    try:
+        yield bind
+    finally:
+        bind.stop()
+
+
+def _names_of_the_new_families(bind: BindServer, zone: str) -> dict[Any, Any]:
+    keep = ("_mta-sts.", "_smtp._tls.", "_25._tcp.", "*._domainkey.", "mta-sts.")
+    return {k: v for k, v in bind.rrsets(zone).items()
+            if k[0].startswith(keep) or k == (f"mx1.{zone}.", "CAA")}
+
+
+def test_a_v1_spec_leaves_the_new_names_alone(project: Project, hoster: BindServer) -> None:
+    """A spec that does not use MTA-STS, TLS-RPT, DANE, CAA or parking keeps its meaning: what
+    the hoster holds at those names is never touched — published, absent, or a node retired."""
+    before = {z: _names_of_the_new_families(hoster, z) for z in ("example.com", "example.org")}
+    assert all(before.values())
+    spec = project.spec(defaults={"targets": ["bind"]},
+                        providers={"bind": hoster.provider_config()})
+    project.write_spec(spec)
+    assert project.run("apply", "--yes", "--force").code == 0
+    spec["domains"]["example.org"] = {"absent": True}
+    spec["gateway"]["hostname"] = "mx2.example.com"
+    spec["retired_gateways"] = ["mx1.example.com"]
+    project.write_spec(spec)
+    assert project.run("apply", "--yes", "--force").code == 0
+    after = {z: _names_of_the_new_families(hoster, z) for z in ("example.com", "example.org")}
+    assert after == before
+    assert project.run("plan", "--detailed-exitcode").code == 0
+
+
+def test_a_published_cname_beside_foreign_data_is_a_conflict(project: Project,
+                                                             hoster: BindServer) -> None:
+    upd = hoster.update("example.com")
+    upd.delete("mta-sts.example.com.", "CNAME")
+    upd.add("mta-sts.example.com.", 300, "A", "192.0.2.80")
+    hoster.send(upd)
+    spec = project.spec(defaults={"targets": ["bind"],
+                                  "mta_sts": {"web": {"cname": "sts.example.net"}}},
+                        providers={"bind": hoster.provider_config()})
+    project.write_spec(spec)
+    before = hoster.rrsets("example.com")
+    assert_clean_error(project.run("apply", "--yes", "--force"), "CNAME conflict",
+                       "mta-sts.example.com.", "Nothing was applied")
+    assert hoster.rrsets("example.com") == before
 
 
 @pytest.mark.parametrize("change,fragments", [

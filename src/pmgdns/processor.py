@@ -90,6 +90,16 @@ class OwnershipProcessor(BaseProcessor):  # type: ignore[misc]
                     "the CNAME or move the gateway/records to another name. Nothing was applied."
                 )
 
+        cnames = {name for name, rtype in ours if rtype == "CNAME"}
+        for record in existing.records:
+            if record.name in cnames and record._type != "CNAME" \
+                    and (record.name, record._type) not in claims:
+                raise OwnershipConflict(
+                    f"CNAME conflict: pmgdns must publish a CNAME at {record.fqdn}, where "
+                    f"{target.id} holds a {record._type} record that is not pmgdns's; a CNAME "
+                    "stands alone: remove that record or give mta_sts.web an address instead. "
+                    "Nothing was applied.")
+
         for record in existing.records:
             slot = (record.name, record._type)
             claim = claims.get(slot)

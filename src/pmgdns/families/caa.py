@@ -2,8 +2,9 @@
 node's `caa:` list, in the zone that contains the node — which certificate authorities may issue
 the node's certificate (the PMG prerequisites name Let's Encrypt: `caa: [letsencrypt.org]`).
 
-Owned whole where published. `caa: []` removes the CAA set pmgdns published at the node (an
-explicit deletion); without `caa:` pmgdns leaves the node's CAA alone.
+Owned whole when the node has `caa:` (also when the node's zone is absent); `caa: []` removes
+the CAA set pmgdns published at the node (an explicit deletion); without `caa:` pmgdns leaves
+the node's CAA alone.
 """
 
 from __future__ import annotations
@@ -47,21 +48,11 @@ class CaaFamily(Family):
                                  domain.ttl, values(cas))
 
     def ownership_options(self, site: Site) -> dict[str, Any]:
-        return {"removed": [n.fqdn for n in site.gateways if n.options.get("caa") == ()],
-                "nodes": [n.fqdn for n in site.gateways],
-                "retired": [f"{r}." for r in site.retired_gateways]}
+        return {"nodes": [n.fqdn for n in site.gateways if n.options.get("caa") is not None]}
 
     def claims(self, options: Mapping[str, Any], ctx: ZoneContext) -> dict[Slot, Claim]:
-        out: dict[Slot, Claim] = {}
-        for node in options.get("nodes", []):
-            if in_zone(node, ctx.zone) and node != ctx.zone:
-                slot = (relative(node, ctx.zone), "CAA")
-                if ctx.absent or slot in ctx.desired or node in options.get("removed", []):
-                    out[slot] = WHOLE
-        for node in options.get("retired", []):
-            if in_zone(node, ctx.zone) and node != ctx.zone:
-                out[(relative(node, ctx.zone), "CAA")] = WHOLE
-        return out
+        return {(relative(node, ctx.zone), "CAA"): WHOLE for node in options.get("nodes", [])
+                if in_zone(node, ctx.zone) and node != ctx.zone}
 
     def node_checks(self, probe: Probe, node: Gateway) -> list[Check]:
         from ..checks import APPLY, FAIL, OK, Check

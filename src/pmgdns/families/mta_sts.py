@@ -2,10 +2,11 @@
 `build/mta-sts/D/.well-known/mta-sts.txt` (one `mx:` per node serving D, CRLF line ends), and
 the optional `mta-sts.D` web record (`mta_sts.web`: a CNAME, or A/AAAA).
 
-`mta_sts:` is merged key by key over `defaults:`. The id is derived from the policy text, so it
-changes exactly when the policy changes. pmgdns owns the `v=STSv1` values at `_mta-sts.D` (they
-go when the domain is absent, parked, or no longer has `mta_sts`), and `mta-sts.D` whole when
-`web` is given.
+`mta_sts:` is merged key by key over `defaults:`; `mta_sts: false` switches it off. The id is
+derived from the policy text, so it changes exactly when the policy changes. Where a domain has
+`mta_sts` (or `mta_sts: false`), pmgdns owns the `v=STSv1` values at `_mta-sts.D` (they go when
+the domain is absent, parked or switched off), and `mta-sts.D` whole while `web` is given;
+where the spec says nothing about MTA-STS, pmgdns leaves those names alone.
 """
 
 from __future__ import annotations
@@ -58,15 +59,18 @@ def policy_path(domain: str) -> str:
     return os.path.join(POLICY_DIR, domain, ".well-known", "mta-sts.txt")
 
 
-def _parse(c: Checker, value: Any, path: Path, inherited: Any) -> dict[str, Any] | None:
+def _parse(c: Checker, value: Any, path: Path, inherited: Any) -> dict[str, Any] | bool | None:
     from .gateway import check_ip
 
-    if value is None or value is False:
+    if value is None:
         return None
+    if value is False:
+        return False  # switched off: what pmgdns published goes
+    base = inherited if isinstance(inherited, dict) else DEFAULTS
     if value is True:
-        return dict(inherited or DEFAULTS)
+        return dict(base)
     d = c.mapping(value, path, KEYS)
-    out: dict[str, Any] = dict(inherited or DEFAULTS)
+    out: dict[str, Any] = dict(base)
     if "mode" in d:
         if d["mode"] not in MODES:
             raise c.fail((*path, "mode"), "must be enforce, testing or none")
@@ -91,17 +95,17 @@ def _parse(c: Checker, value: Any, path: Path, inherited: Any) -> dict[str, Any]
     return out
 
 
-def _finish(c: Checker, path: Path, value: Any) -> MtaSts | None:
-    if value is None:
-        return None
+def _finish(c: Checker, path: Path, value: Any) -> MtaSts | bool | None:
+    if value is None or value is False:
+        return value
     web = value.get("web") or {}
     return MtaSts(value["mode"], value["max_age"], web.get("cname"), web.get("ipv4"),
                   web.get("ipv6"))
 
 
 def _active(domain: Domain) -> MtaSts | None:
-    conf: MtaSts | None = domain.options.get("mta_sts")
-    return None if domain.options.get("parked") else conf
+    conf = domain.options.get("mta_sts")
+    return conf if isinstance(conf, MtaSts) and not domain.options.get("parked") else None
 
 
 class MtaStsFamily(Family):
@@ -126,9 +130,20 @@ class MtaStsFamily(Family):
         return {policy_path(d.name): policy_text(site, d) for d in site.domains.values()
                 if not d.absent and _active(d) is not None}
 
+    def ownership_options(self, site: Site) -> dict[str, Any]:
+        said = [d for d in site.domains.values() if d.options.get("mta_sts") is not None]
+        return {"zones": [d.zone for d in said],
+                "web": [d.zone for d in said if isinstance(d.mta_sts, MtaSts)
+                        and (d.mta_sts.cname or d.mta_sts.ipv4 or d.mta_sts.ipv6)]}
+
     def claims(self, options: Mapping[str, Any], ctx: ZoneContext) -> dict[Slot, Claim]:
-        out: dict[Slot, Claim] = {("_mta-sts", "TXT"): txt(STS)}
-        out.update(ctx.claim_desired({("mta-sts", t): WHOLE for t in ("CNAME", "A", "AAAA")}))
+        out: dict[Slot, Claim] = {}
+        if ctx.zone in options.get("zones", ()):
+            out[("_mta-sts", "TXT")] = txt(STS)
+        web = {("mta-sts", t): WHOLE for t in ("CNAME", "A", "AAAA")}
+        out.update({s: c for s, c in web.items() if s in ctx.desired})
+        if ctx.absent and ctx.zone in options.get("web", ()):
+            out.update(web)
         return out
 
     def domain_checks(self, probe: Probe, domain: Domain) -> list[Check]:

@@ -3,8 +3,9 @@ and receives no mail. Instead of the domain rows of §2 it publishes the null MX
 `v=spf1 -all`, `_dmarc` with `p=reject`, and `*._domainkey.D TXT "v=DKIM1; p="` (no key is
 valid), and no DKIM key, MTA-STS or TLS-RPT; the wildcard SPF stays as `wildcard_spf` says.
 
-pmgdns owns the null MX whole and the `v=DKIM1` values at `*._domainkey.D` (they go when the
-domain is no longer parked).
+pmgdns owns the null MX whole and, in a parked domain's zone, the `v=DKIM1` values at
+`*._domainkey.D`. When the domain is no longer parked the revocation stays (harmless: a wildcard
+never covers a selector that exists); remove it by hand if you like.
 """
 
 from __future__ import annotations
@@ -45,10 +46,14 @@ class ParkedFamily(Family):
         yield RecordSpec(z, "_dmarc", "TXT", ttl, (dmarc_value(),))
         yield RecordSpec(z, "*._domainkey", "TXT", ttl, (REVOKED,))
 
+    def ownership_options(self, site: Site) -> dict[str, Any]:
+        return {"zones": [d.zone for d in site.domains.values() if d.parked]}
+
     def claims(self, options: Mapping[str, Any], ctx: ZoneContext) -> dict[Slot, Claim]:
         out = ctx.claim_desired({("", "MX"): WHOLE, ("", "TXT"): txt(SPF),
                                  ("_dmarc", "TXT"): txt(DMARC)})
-        out[("*._domainkey", "TXT")] = txt(DKIM)
+        if ctx.zone in options.get("zones", ()):
+            out[("*._domainkey", "TXT")] = txt(DKIM)
         return out
 
     def domain_checks(self, probe: Probe, domain: Domain) -> list[Check]:

@@ -1,6 +1,7 @@
 """SMTP TLS reporting (RFC 8460, spec-v1 §6.2): `_smtp._tls.D TXT "v=TLSRPTv1; rua=<uri>[,<uri>]"`
-(`tls_rpt.rua`: mailto: or https: URIs). pmgdns owns the `v=TLSRPTv1` values at `_smtp._tls.D`;
-they go when the domain is absent, parked, or no longer has `tls_rpt`."""
+(`tls_rpt.rua`: mailto: or https: URIs; `tls_rpt: false` switches it off). Where a domain has
+`tls_rpt` (or `tls_rpt: false`), pmgdns owns the `v=TLSRPTv1` values at `_smtp._tls.D`; they go
+when the domain is absent, parked or switched off. Elsewhere pmgdns leaves the name alone."""
 
 from __future__ import annotations
 
@@ -42,9 +43,11 @@ def _uri(c: Checker, value: Any, path: Path) -> str:
     return text
 
 
-def _parse(c: Checker, value: Any, path: Path, inherited: Any) -> tuple[str, ...] | None:
-    if value is None or value is False:
+def _parse(c: Checker, value: Any, path: Path, inherited: Any) -> tuple[str, ...] | bool | None:
+    if value is None:
         return None
+    if value is False:
+        return False  # switched off: what pmgdns published goes
     d = c.mapping(value, path, ("rua",))
     if "rua" not in d:
         raise c.fail((*path, "rua"), "is missing: where should receivers send TLS reports?")
@@ -59,8 +62,8 @@ def record_value(rua: tuple[str, ...]) -> str:
 
 
 def _active(domain: Domain) -> tuple[str, ...] | None:
-    rua: tuple[str, ...] | None = domain.options.get("tls_rpt")
-    return None if domain.options.get("parked") else rua
+    rua = domain.options.get("tls_rpt")
+    return rua if isinstance(rua, tuple) and not domain.options.get("parked") else None
 
 
 class TlsRptFamily(Family):
@@ -72,8 +75,14 @@ class TlsRptFamily(Family):
         if rua:
             yield RecordSpec(domain.zone, "_smtp._tls", "TXT", domain.ttl, (record_value(rua),))
 
+    def ownership_options(self, site: Site) -> dict[str, Any]:
+        return {"zones": [d.zone for d in site.domains.values()
+                          if d.options.get("tls_rpt") is not None]}
+
     def claims(self, options: Mapping[str, Any], ctx: ZoneContext) -> dict[Slot, Claim]:
-        return {("_smtp._tls", "TXT"): txt(TLSRPT)}
+        if ctx.zone in options.get("zones", ()):
+            return {("_smtp._tls", "TXT"): txt(TLSRPT)}
+        return {}
 
     def domain_checks(self, probe: Probe, domain: Domain) -> list[Check]:
         from checkdmarc.smtp_tls_reporting import (

@@ -2,8 +2,9 @@
 certificate's SubjectPublicKeyInfo>`, one per entry of the node's `tlsa:` list (a PEM certificate
 or public key as `cert_file`, or the digest as `spki_sha256`; two entries during a key rollover).
 
-`_25._tcp.node` TLSA is owned whole in the node's zone, published or not: a TLSA record for a key
-the node no longer has makes DANE senders refuse to deliver, so one left behind is removed.
+`_25._tcp.node` TLSA is owned whole in the node's zone when the node has `tlsa:` (`tlsa: []`
+switches it off: a TLSA record for a key the node no longer has makes DANE senders refuse to
+deliver, so the set goes); without `tlsa:` pmgdns leaves the name alone.
 TLSA is honoured only in DNSSEC-signed zones; verify warns when the node's zone is not signed.
 """
 
@@ -71,12 +72,11 @@ class TlsaFamily(Family):
                                  "TLSA", domain.ttl, tuple(f"3 1 1 {d}" for d in digests))
 
     def ownership_options(self, site: Site) -> dict[str, Any]:
-        return {"nodes": [n.fqdn for n in site.gateways],
-                "retired": [f"{r}." for r in site.retired_gateways]}
+        return {"nodes": [n.fqdn for n in site.gateways if n.options.get("tlsa") is not None]}
 
     def claims(self, options: Mapping[str, Any], ctx: ZoneContext) -> dict[Slot, Claim]:
         out: dict[Slot, Claim] = {}
-        for node in [*options.get("nodes", []), *options.get("retired", [])]:
+        for node in options.get("nodes", []):
             if in_zone(node, ctx.zone) and node != ctx.zone:
                 out[(relative(f"{name_of(node)}.", ctx.zone), "TLSA")] = WHOLE
         return out
