@@ -101,6 +101,27 @@ def test_changed_since_plans_what_changed(project: Project) -> None:
     assert len({c["zone"] for c in data["changes"]}) == N + 1
     assert any("keys/dkim.pub changed" in n for n in data["notes"])
 
+    # a reviewed plan of no change (nothing changed since HEAD) applies as "no changes"
+    project.write_spec(spec)
+    (project.root / "keys" / "dkim.pub").write_text(project.keys.pem())
+    assert project.run("plan", "--changed-since", "HEAD", "--out", "none.json").code == 0
+    assert json.loads((project.root / "none.json").read_text())["domains"] == []
+    applied = project.run("apply", "--plan", "none.json")
+    assert applied.code == 0, applied.err
+    assert "No changes" in applied.out
+
+    # a provider's settings changed: the domains on that provider are planned again
+    moved = dict(spec, providers={"side": {"class": "pmgdns.providers.local.LocalZoneFileProvider",
+                                           "directory": "./build/side"}})
+    moved["domains"] = dict(spec["domains"], **{"d007.example": {"targets": ["side"]}})
+    project.write_spec(moved)
+    _git(project, "add", "config")
+    _git(project, "commit", "-qm", "side provider")
+    moved["providers"]["side"]["directory"] = "./build/side2"
+    project.write_spec(moved)
+    data = _plan(project, "--changed-since", "HEAD")
+    assert {c["zone"] for c in data["changes"]} == {"d007.example."}
+
     assert_clean_error(project.run("plan", "--changed-since", "no-such-ref"),
                        "--changed-since no-such-ref", "full `pmgdns plan`")
     assert_clean_error(project.run("plan", "--changed-since", "--oops"), "--changed-since")

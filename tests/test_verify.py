@@ -134,3 +134,17 @@ def test_each_break_names_the_right_fail(project: Project, bind: BindServer) -> 
 def test_bad_nameserver_option(project: Project) -> None:
     result = project.run("verify", "--nameserver", "dns.example.net")
     assert result.code == 1 and "give an IP address" in result.err
+
+
+def test_dmarc_with_another_report_address_fails(project: Project, bind: BindServer) -> None:
+    """Someone points the aggregate reports elsewhere (or adds sp=none): every tag counts."""
+    assert project.run("apply", "--yes").code == 0
+    _break_and_check(project, bind, "example.org",
+                     lambda u: u.replace("_dmarc.example.org.", 3600, "TXT",
+                                         '"v=DMARC1; p=reject; sp=none; '
+                                         'rua=mailto:harvest@attacker.example; aspf=s; adkim=s;"'),
+                     {("example.org", "DMARC")}, "rua=mailto:harvest@attacker.example")
+    code, report = _verify(project, bind)
+    messages = [c["message"] for c in report["checks"] if c["check"] == "DMARC"
+                and c["status"] == "FAIL"]
+    assert any("sp=none" in m and "no sp" in m for m in messages), messages

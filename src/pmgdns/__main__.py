@@ -4,9 +4,10 @@ checkout under review must not be able to shadow a library pmgdns imports, so it
 import os
 import sys
 
-_cwd = os.getcwd()
-sys.path[:] = [p for p in sys.path if p not in ("", ".", _cwd)]
+if __name__ == "__main__":
+    _cwd = os.getcwd()
+    sys.path[:] = [p for p in sys.path if p not in ("", ".", _cwd)]
 
-from .cli import main  # noqa: E402
+    from pmgdns.cli import main
 
-main()
+    main()

@@ -166,6 +166,10 @@ def apply(workspace: Workspace, site: Site, patterns: Sequence[str] = (), *,
             doc = planfile.read_plan(plan_file)
             planfile.check_spec(doc, plan_file, site)
             chosen = list(patterns) or list(doc.get("domains", []))
+            if not chosen:  # a reviewed plan of nothing (e.g. --changed-since, no change)
+                empty = Engine(site, [], workspace.zones_dir, workspace.build_dir)
+                return ApplyOutcome(PlanRun(empty, PlanResult([], planfile.empty_checksum())),
+                                    None)
             gone = [d for d in doc.get("domains", []) if d not in site.domains]
             if gone:
                 raise StalePlanError(f"{plan_file} is stale: it covers "
@@ -292,10 +296,12 @@ def changed_since(site: Site, ref: str) -> ChangedDomains:
     if processor_config(old) != processor_config(site):
         everything.why = "what pmgdns removes or owns changed"
         return everything
+    moved = {p for p, conf in site.providers.items() if old.providers.get(p) != conf}
     changed = []
     for name, d in site.domains.items():
         before = old.domains.get(name)
         if before is None or before.targets != d.targets or before.absent != d.absent \
+                or moved.intersection(d.targets) \
                 or domain_records(old, before) != domain_records(site, d):
             changed.append(name)
     return ChangedDomains(ref, changed, len(site.domains))

@@ -120,13 +120,3 @@ class Probe:
     def cname(self, name: str) -> str | None:
         found = self.rrset(name, "CNAME")
         return str(found[0].target) if found else None
-
-    def exists(self, name: str) -> bool:
-        """Does `name` exist at all (any record, or an empty non-terminal)?"""
-        try:
-            self.resolver.resolve(name, "TXT", raise_on_no_answer=False)
-        except dns.resolver.NXDOMAIN:
-            return False
-        except dns.exception.DNSException:
-            return True
-        return True

@@ -56,6 +56,9 @@ def check_class_path(path: str) -> None:
                               "octodns_cloudflare.CloudflareProvider")
     module = path.rpartition(".")[0]
     top = module.split(".")[0]
+    if any(part in ("__main__", "cmds") for part in module.split(".")):
+        raise ClassNotAllowed(f"`{path}` cannot be loaded: it names a program's entry point, "
+                              "not a provider module")
     names = _distributions().get(top, [])
     dists = []
     for name in names:

@@ -55,6 +55,13 @@ MARKER = f'"format": "{FORMAT}"'
 MAX_PLAN = 256 * 1024 * 1024  # bytes
 
 
+def empty_checksum() -> str:
+    """The checksum of a plan without changes."""
+    from .planning import octodns_checksum
+
+    return octodns_checksum([])
+
+
 def write_plan(path: str, document: dict[str, Any]) -> None:
     """Write a plan file atomically; only over a plan file (never over the spec, say)."""
     write_output(path, json.dumps(document, indent=2) + "\n", MARKER, "a plan file")
@@ -90,7 +97,7 @@ def _shape_problem(data: dict[str, Any]) -> str | None:
     for key in ("checksum", "spec_digest", "zones_digest"):
         if not isinstance(data.get(key), str):
             return f"its `{key}` is not a text"
-    targets = data.get("targets", {})
+    targets = data.get("targets")
     if not isinstance(targets, dict) or not all(isinstance(v, str) for v in targets.values()):
         return "its `targets` is not a mapping of digests"
     changes = data.get("changes")
@@ -119,9 +126,12 @@ def check_inputs(document: dict[str, Any], path: str, site: Site, domains: Seque
     """Refuse a plan made from another spec, other zones or other domains."""
     check_spec(document, path, site)
     if sorted(document.get("domains", [])) != sorted(domains):
+        def names(ds: Sequence[str]) -> str:
+            return ", ".join(list(ds)[:5]) + (f" and {len(ds) - 5} more" if len(ds) > 5 else "")
+
         raise StalePlanError(f"{path} is stale: it covers the domains "
-                             f"{', '.join(document.get('domains', []))}, this run "
-                             f"{', '.join(domains)}. Nothing was applied.")
+                             f"{names(document.get('domains', []))}, this run "
+                             f"{names(domains)}. Nothing was applied.")
     if document.get("zones_digest") != zones_sha:
         raise StalePlanError(f"{path} is stale: the zone files in zones/ changed since the plan "
                              "was made. Nothing was applied; plan again.")
@@ -142,8 +152,10 @@ def check_targets(document: dict[str, Any], path: str, fresh: PlanResult) -> Non
     differing = sorted(k for k in set(planned) | set(now)
                        if _canon(planned.get(k, [])) != _canon(now.get(k, [])))
     reviewed = document.get("targets")
-    moved = sorted(k for k, v in (reviewed or {}).items()
-                   if fresh.target_digests.get(k) != v) if isinstance(reviewed, dict) else ["?"]
+    now_digests = fresh.target_digests
+    moved = sorted(k for k in set(reviewed or {}) | set(now_digests)
+                   if (reviewed or {}).get(k) != now_digests.get(k)) \
+        if isinstance(reviewed, dict) else ["?"]
     if document.get("checksum") == fresh.checksum and not differing and not moved:
         return
     if document.get("checksum") == fresh.checksum and differing:

@@ -120,7 +120,7 @@ class ApplyReport:
 
 # Providers whose planning is CPU-bound here (files, AXFR on a near server): threads only add
 # overhead under the GIL (measured: bench/run.py). Remote HTTP APIs wait on latency instead.
-LOCAL_CLASSES = ("pmgdns.local.", "pmgdns.providers.local.", "pmgdns.providers.rfc2136.",
+LOCAL_CLASSES = ("pmgdns.providers.local.", "pmgdns.providers.rfc2136.",
                  "octodns_bind.", "octodns.provider.yaml.")
 REMOTE_PARALLEL = 4
 

@@ -42,6 +42,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from .errors import (
+    FileProblem,
     PmgAuthError,
     PmgConnectionError,
     PmgdnsError,
@@ -486,12 +487,15 @@ class PullResult:
 
 
 def _read_spec(path: Path) -> str:
+    from .files import read_bytes
+    from .spec import MAX_SPEC
+
     try:
-        raw = path.read_bytes()
+        raw = read_bytes(str(path), MAX_SPEC, "the spec")
     except FileNotFoundError:
         raise SpecError(str(path), "", "does not exist; give the spec with -c/--config") from None
-    except OSError as exc:
-        raise SpecError(str(path), "", f"cannot be read ({exc.strerror})") from None
+    except FileProblem as exc:
+        raise SpecError(str(path), "", str(exc).replace(f"the spec {path} ", "")) from None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -193,7 +193,21 @@ def write(rendering: Rendering, zones_dir: str = ZONES_DIR,
     write_text(config_file, rendering.config_text)
     for path, text in rendering.other_files.items():
         write_text(path, text)
+    _remove_stale_policies(rendering.other_files)
     return sorted(changed)
+
+
+def _remove_stale_policies(current: dict[str, str]) -> None:
+    """MTA-STS policy files of domains that no longer publish one (a deploy step would keep
+    serving them)."""
+    from .families.mta_sts import POLICY_DIR, policy_path
+
+    if not os.path.isdir(POLICY_DIR):
+        return
+    for domain in os.listdir(POLICY_DIR):
+        path = policy_path(domain)
+        if path not in current and os.path.isfile(path) and not os.path.islink(path):
+            os.unlink(path)
 
 
 # -- a stamp so that plan and apply skip re-rendering an unchanged spec ------------------------

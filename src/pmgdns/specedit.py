@@ -32,7 +32,8 @@ from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from . import dkim as dkimlib
-from .errors import SpecEditError, SpecError
+from .errors import FileProblem, SpecEditError, SpecError
+from .files import read_text
 
 KEY_SOURCES = ("public_key", "record", "key_file")
 
@@ -111,14 +112,18 @@ def _key_from_source(kind: str, value: Any, base_dir: Path) -> dkimlib.DkimKey:
     if not path.is_absolute():
         path = base_dir / path
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(str(path), 64 * 1024, "the key file")
     except FileNotFoundError:
         raise dkimlib.DkimKeyError(f"the file `{value}` does not exist (paths resolve from the "
                                    "current directory: run pmgdns from the repository root)"
                                    ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise dkimlib.DkimKeyError(f"the file `{value}` cannot be read ({exc})") from None
-    return dkimlib.from_file_text(text)
+    except FileProblem as exc:
+        raise dkimlib.DkimKeyError(str(exc)) from None
+    try:
+        return dkimlib.from_file_text(text)
+    except dkimlib.DkimKeyError:  # never quote a file that may be anything
+        raise dkimlib.DkimKeyError(f"the file `{value}` holds no usable DKIM public key"
+                                   ) from None
 
 
 def _source_of(block: dict[str, Any]) -> tuple[str, Any] | None:

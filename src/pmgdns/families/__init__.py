@@ -43,11 +43,4 @@ FAMILIES: tuple[Family, ...] = (
 )
 
 
-def by_name(name: str) -> Family:
-    for family in FAMILIES:
-        if family.name == name:
-            return family
-    raise KeyError(name)
-
-
-__all__ = ["FAMILIES", "Family", "by_name"]
+__all__ = ["FAMILIES", "Family"]

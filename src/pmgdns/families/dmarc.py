@@ -160,18 +160,39 @@ def dmarc_checks(probe: Probe, d: Domain, family: str, want: Dmarc) -> list[Chec
     except DMARCError as exc:
         return [Check(d.name, family, "DMARC", FAIL, f"{name} does not parse: {exc}", APPLY,
                       observed=values[0], expected=expected)]
-    tags = parsed.get("tags", {})
+    del parsed  # it parses; now every tag, rua and ruf included, must be the spec's
+    have, wanted = _tags(values[0]), _tags(expected)
     out = []
-    for tag in ("p", "sp", "np", "t", "fo", "aspf", "adkim"):
-        wanted = getattr(want, tag)
-        entry = tags.get(tag, {})
-        have = entry.get("value") if entry.get("explicit") else None
-        if wanted is not None and str(have) != str(wanted):
+    order = {t: i for i, t in enumerate(TAG_ORDER)}
+    for tag in sorted(set(have) | set(wanted), key=lambda t: (order.get(t, len(order)), t)):
+        if have.get(tag) != wanted.get(tag):
+            seen = f"{tag}={have[tag]}" if tag in have else f"no {tag}"
+            said = f"{tag}={wanted[tag]}" if tag in wanted else f"no {tag}"
             out.append(Check(d.name, family, "DMARC", FAIL,
-                             f"{tag}={have} at {name}, the spec says {tag}={wanted}", APPLY,
+                             f"{seen} at {name}, the spec says {said}", APPLY,
                              observed=values[0], expected=expected))
     return out or [Check(d.name, family, "DMARC", OK, values[0], observed=values[0],
                          expected=expected)]
+
+
+TAG_ORDER = ["v", "p", "sp", "np", "t", "rua", "ruf", "fo", "aspf", "adkim"]
+
+
+def _tags(record: str) -> dict[str, str]:
+    """A DMARC record's tags, normalised for comparison (case of names and keywords, white
+    space, the order of report URIs)."""
+    out: dict[str, str] = {}
+    for part in record.split(";"):
+        name, sep, value = part.strip().partition("=")
+        if not sep or name.strip().lower() == "v":
+            continue
+        tag, text = name.strip().lower(), value.strip()
+        if tag in ("rua", "ruf"):
+            text = ",".join(sorted(u.strip().lower() for u in text.split(",")))
+        elif tag in ("p", "sp", "np", "t", "fo", "aspf", "adkim"):
+            text = text.lower()
+        out[tag] = text
+    return out
 
 
 FAMILY = DmarcFamily()

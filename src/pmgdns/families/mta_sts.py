@@ -216,7 +216,7 @@ class MtaStsFamily(Family):
         host = f"mta-sts.{d.name}"
         address = None
         if (host, 443) not in probe.options.resolve:
-            addresses = sorted(probe.addresses(host + "."))
+            addresses = sorted(probe.addresses(host + "."), key=lambda a: (":" in a, a))
             if not addresses:
                 return [Check(d.name, self.name, "MTA-STS policy", FAIL,
                               f"{host} has no address, so no sender can fetch the policy",
