@@ -261,6 +261,22 @@ def test_pmg_answers_500(pmg: FakePmg, site: Path) -> None:
     assert snapshot(site) == before
 
 
+@pytest.mark.parametrize("bad", ["evil\x1b]0;pwned\x07.example", "a b.example",
+                                 "x" * 300 + ".example", "bad\u202e.example", "..example"])
+def test_a_relay_domain_that_is_no_domain_name_is_refused(pmg: FakePmg, site: Path,
+                                                          bad: str) -> None:
+    site.write_text(SIMPLE)
+    before = snapshot(site)
+    pmg.state.relay_domains[bad] = ""
+    with pytest.raises(PmgError) as err:
+        do_pull(site, pmg)
+    message = str(err.value)
+    assert "relay domains" in message and "not a domain name" in message
+    assert "nothing was written" in message
+    assert not any(ch in message for ch in "\x1b\x07\u202e") and len(message) < 400
+    assert snapshot(site) == before
+
+
 # ---------------------------------------------------------------------------------------------
 # the edits
 

@@ -471,10 +471,10 @@ def pull(state: State, url: str, user: str, fingerprint: str | None, ca_file: st
     result = pmg_pull(state.workspace.config, url, user, password, fingerprint=fingerprint,
                       ca_file=ca_file, check=check, timeout=timeout)
     for change in result.changes:
-        state.ui.out(f"  {change}")
+        state.ui.out(f"  {visible(change)}")
     for warning in result.warnings:
         state.ui.warn(warning)
-    state.ui.out(result.summary)
+    state.ui.out(visible(result.summary))
     if result.exit_code:
         raise click.exceptions.Exit(ExitCode.ERROR)
 

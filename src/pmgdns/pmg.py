@@ -53,6 +53,7 @@ from .errors import (
 )
 from .redact import Redactor
 from .specedit import EditResult, GatewayState, apply_state, parse
+from .visible import visible
 
 __all__ = [
     "GatewayState", "PmgAuthError", "PmgConnectionError", "PmgError", "PmgTlsError",
@@ -392,11 +393,23 @@ def _reason(exc: BaseException) -> str:
     return "the connection failed"
 
 
+# PMG's own format for relay and DKIM domains: a domain name, or `.DOMAIN` for its subdomains.
+_PMG_DOMAIN = re.compile(r"\.?(?=.{1,253}\Z)(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*"
+                         r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.?", re.ASCII)
+
+
 def _domain_list(data: Any, what: str) -> tuple[str, ...]:
     if not isinstance(data, list) or not all(
             isinstance(d, dict) and isinstance(d.get("domain"), str) for d in data):
         raise PmgError(f"PMG's list of {what} is not a list of {{domain, comment}} entries")
-    return tuple(d["domain"] for d in data)
+    names = tuple(d["domain"] for d in data)
+    for name in names:
+        if not _PMG_DOMAIN.fullmatch(name):
+            shown = visible(name[:80]) + ("…" if len(name) > 80 else "")
+            raise PmgError(f"PMG's list of {what} holds {shown!r}, which is not a domain name "
+                           "(nor `.DOMAIN` for its subdomains); nothing was written. Correct the "
+                           "entry in PMG and pull again.")
+    return names
 
 
 # ---------------------------------------------------------------------------------------------
