@@ -40,6 +40,7 @@ from .tls_servers import (
     PolicyServer,
     RawServer,
     SMTPServer,
+    TrickleServer,
     policy_text,
 )
 
@@ -274,6 +275,23 @@ def test_silent_server_times_out(certs: CertFactory, running: list[Any]) -> None
          "(timed out)")]
 
 
+def test_a_tarpit_ends_at_the_session_deadline(certs: CertFactory, running: list[Any]) -> None:
+    # every line well within the per-read timeout, the whole greeting never
+    tarpit = TrickleServer(b"220-mx1.example.com\r\n", b"220-still greeting\r\n", 0.1)
+    running.append(tarpit)
+    assert problems(check(tarpit.port, certs, timeout=0.5)) == [
+        (FAIL, "SMTP connection", f"{NODE} at 127.0.0.1:{tarpit.port}: did not finish greeting, "
+         "EHLO and STARTTLS within 1.5 s (it answers too slowly)")]
+
+
+def test_an_endless_ehlo_reply_is_cut_off(certs: CertFactory, running: list[Any]) -> None:
+    flood = TrickleServer(b"220 mx1.example.com ESMTP\r\n", b"250-" + b"X" * 1000 + b"\r\n", 0)
+    running.append(flood)
+    [(status, name, message)] = problems(check(flood.port, certs, timeout=5))
+    assert (status, name) == (FAIL, "STARTTLS")
+    assert "over 64 KiB of replies" in message
+
+
 def test_bad_arguments_are_clear_errors(certs: CertFactory, tmp_path: Path) -> None:
     with pytest.raises(TransportError, match=r"TLSA value 'abc': the data is not the hex"):
         smtp_checks(NODE, "127.0.0.1", 9, ca_file=None, tlsa=["abc"], now=T0)
@@ -387,6 +405,16 @@ def test_policy_too_large(certs: CertFactory,
         fetch(server, certs)
     assert str(e.value) == (f"{url(server)}: the policy is {len(RENDERED) + 70000} bytes, over "
                             "the 64 KiB senders read")
+
+
+def test_a_policy_server_that_trickles_ends_at_the_deadline(
+        certs: CertFactory, policy_server: Callable[..., PolicyServer]) -> None:
+    server = policy_server(Answer(RENDERED.encode(), trickle=0.05))
+    resolve = parse_resolve([f"{STS}:443:127.0.0.1:{server.port}"])
+    with pytest.raises(TransportError) as e:
+        fetch_policy(DOMAIN, resolve=resolve, ca_file=str(certs.ca_file), timeout=0.5)
+    assert str(e.value) == (f"{url(server)}: did not answer within 1.5 s in all "
+                            "(it sends too slowly)")
 
 
 def test_policy_untrusted_certificate(certs: CertFactory,

@@ -10,6 +10,7 @@ import socket
 import socketserver
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -188,6 +189,34 @@ class RawServer:
         self._thread.join()
 
 
+class TrickleServer:
+    """A TCP server on 127.0.0.1 that sends `first`, then `each` every `pause` seconds for as long
+    as the client listens: a tarpit (slow `each`) or a flood (`pause` 0)."""
+
+    def __init__(self, first: bytes, each: bytes, pause: float) -> None:
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                try:
+                    self.request.sendall(first)
+                    while True:
+                        time.sleep(pause)
+                        self.request.sendall(each)
+                except OSError:
+                    pass
+
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port: int = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
 class ClosedPort:
     """A port on 127.0.0.1 that is bound but not listening: connecting to it is refused, and
     nobody else can take it while this holds it."""
@@ -211,6 +240,7 @@ class Answer:
     status: int = 200
     content_type: str | None = "text/plain"
     headers: dict[str, str] = field(default_factory=dict)
+    trickle: float = 0  # > 0: no length, then `body` one byte at a time this often, forever
 
 
 class _TLSHTTPServer(http.server.ThreadingHTTPServer):
@@ -256,6 +286,16 @@ class _PolicyHandler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Type", a.content_type)
         for k, v in a.headers.items():
             self.send_header(k, v)
+        if a.trickle:
+            self.end_headers()
+            try:
+                while True:
+                    for i in range(len(a.body)):
+                        self.wfile.write(a.body[i:i + 1])
+                        self.wfile.flush()
+                        time.sleep(a.trickle)
+            except OSError:
+                return
         self.send_header("Content-Length", str(len(a.body)))
         self.end_headers()
         self.wfile.write(a.body)

@@ -20,9 +20,11 @@ import re
 import smtplib
 import socket
 import ssl
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from checkdmarc.mta_sts import (
     MTASTSPolicySyntaxError,
@@ -349,6 +351,77 @@ class _Greeting(Exception):
         self.code = code
 
 
+SESSION_FACTOR = 3  # a whole SMTP session or policy fetch may take this many --timeouts
+REPLY_MAX_BYTES = 64 * 1024  # all SMTP replies of one session together (a large EHLO is ~1 KiB)
+
+
+class _Deadline:
+    """Ends a conversation that outlasts `seconds` in all. A socket timeout bounds each read only,
+    so a server that trickles a byte every few seconds could hold a check for hours; at the
+    deadline the connection is shut down, which wakes the blocked read.
+
+    It acts on the connection's file descriptor, which stays the same through STARTTLS (the TLS
+    socket takes the TCP socket's descriptor), and only until `release`, which the owner calls
+    before the descriptor is closed (so a reused descriptor is never touched)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._fd = -1
+        self._done = False
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._fd = sock.fileno()
+            if self.expired:
+                self._shut()
+
+    def release(self) -> None:
+        with self._lock:
+            self._done = True
+        self._timer.cancel()
+
+    def _expire(self) -> None:
+        with self._lock:
+            if not self._done:
+                self.expired = True
+                self._shut()
+
+    def _shut(self) -> None:
+        if self._fd < 0 or self._done:
+            return
+        view = socket.socket(fileno=self._fd)  # a second handle on the same connection
+        try:
+            view.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        finally:
+            view.detach()  # never closes the descriptor it does not own
+
+
+class _CappedReader:
+    """The SMTP reply stream, refusing more than REPLY_MAX_BYTES in a session (smtplib caps a
+    line, not the number of lines of a reply)."""
+
+    def __init__(self, inner: Any, budget: list[int]) -> None:
+        self._inner = inner
+        self._budget = budget
+
+    def readline(self, limit: int = -1) -> bytes:
+        line: bytes = self._inner.readline(limit)
+        self._budget[0] -= len(line)
+        if self._budget[0] < 0:
+            raise OSError(f"the server sent over {REPLY_MAX_BYTES // 1024} KiB of replies")
+        return line
+
+    def close(self) -> None:
+        self._inner.close()
+
+
 class _NodeSMTP(smtplib.SMTP):
     """An SMTP session with `node` whose TCP connection goes to `address`.
 
@@ -358,8 +431,11 @@ class _NodeSMTP(smtplib.SMTP):
     is redirected here; the SMTP dialogue, STARTTLS and TLS stay smtplib's and ssl's.
     """
 
-    def __init__(self, node: str, port: int, address: tuple[str, int], timeout: float) -> None:
+    def __init__(self, node: str, port: int, address: tuple[str, int], timeout: float,
+                 deadline: _Deadline) -> None:
         self._address = address
+        self._deadline = deadline
+        self._budget = [REPLY_MAX_BYTES]
         self.first_bytes = b""  # what the server sent first, for reporting a non-SMTP greeting
         # local_hostname is given so that smtplib does not call socket.getfqdn() (a DNS lookup);
         # _get_socket replaces it with an address literal of our end (RFC 5321 §4.1.3).
@@ -370,16 +446,27 @@ class _NodeSMTP(smtplib.SMTP):
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
         sock = socket.create_connection(self._address, timeout)
+        self._deadline.watch(sock)
         try:
             # Peek (not read) at the greeting so a non-SMTP answer can be shown as sent; smtplib
             # keeps only what follows the first three characters of a line.
             self.first_bytes = sock.recv(512, socket.MSG_PEEK)
         except OSError:
+            self._deadline.release()
             sock.close()
             raise
         ip = sock.getsockname()[0]
         self.local_hostname = f"[IPv6:{ip}]" if ":" in ip else f"[{ip}]"
         return sock
+
+    def getreply(self) -> tuple[int, bytes]:
+        if self.file is None and self.sock is not None:
+            self.file = _CappedReader(self.sock.makefile("rb"), self._budget)
+        return super().getreply()
+
+    def close(self) -> None:
+        self._deadline.release()
+        super().close()
 
 
 @dataclass(frozen=True)
@@ -398,12 +485,28 @@ _CONNECT_FIX = ("check that the node's MTA listens on that port and address and 
 
 def _starttls(node: str, address: str, port: int, context: ssl.SSLContext,
               timeout: float) -> _Handshake:
-    """Greeting, EHLO, STARTTLS and the TLS handshake with SNI = node. Raises _Failed with the one
-    finding that ends the check, or ssl.SSLCertVerificationError when `context` rejects the
-    chain."""
+    """Greeting, EHLO, STARTTLS and the TLS handshake with SNI = node, within SESSION_FACTOR
+    timeouts in all. Raises _Failed with the one finding that ends the check, or
+    ssl.SSLCertVerificationError when `context` rejects the chain."""
+    deadline = _Deadline(SESSION_FACTOR * timeout)
+    try:
+        return _session(node, address, port, context, timeout, deadline)
+    except (_Failed, ssl.SSLError):
+        if not deadline.expired:
+            raise
+        raise _connect_fail(f"{node} at {_hostport(address, port)}",
+                            f"did not finish greeting, EHLO and STARTTLS within "
+                            f"{deadline.seconds:g} s (it answers too slowly)",
+                            _CONNECT_FIX) from None
+    finally:
+        deadline.release()
+
+
+def _session(node: str, address: str, port: int, context: ssl.SSLContext, timeout: float,
+             deadline: _Deadline) -> _Handshake:
     where = f"{node} at {_hostport(address, port)}"
     try:
-        smtp = _NodeSMTP(node, port, (address, port), timeout)
+        smtp = _NodeSMTP(node, port, (address, port), timeout, deadline)
     except ConnectionRefusedError:
         raise _connect_fail(where, "connection refused", _CONNECT_FIX) from None
     except TimeoutError:
@@ -617,34 +720,26 @@ class _PinnedHTTPSConnection(http.client.HTTPSConnection):
     server name, the certificate's name check and the Host header stay `host`."""
 
     def __init__(self, host: str, address: tuple[str, int], context: ssl.SSLContext,
-                 timeout: float) -> None:
+                 timeout: float, deadline: _Deadline) -> None:
         super().__init__(host, 443, timeout=timeout, context=context)
         self._address = address
         self._tls_context = context
+        self._deadline = deadline
 
     def connect(self) -> None:
         sock = socket.create_connection(self._address, self.timeout)
+        self._deadline.watch(sock)
         try:
             self.sock = self._tls_context.wrap_socket(sock, server_hostname=self.host)
         except BaseException:
+            self._deadline.release()
             sock.close()
             raise
 
 
-def fetch_policy(domain: str, *, resolve: ResolveMap, ca_file: str | None, timeout: float = 10,
-                 default_address: str | None = None) -> str:
-    """GET https://mta-sts.DOMAIN/.well-known/mta-sts.txt as RFC 8461 §3.3 senders do: verified
-    certificate for mta-sts.DOMAIN (system store, or only ca_file), no redirects, only 200 with
-    text/plain, at most 64 KiB. Connects to the --resolve mapping for (mta-sts.DOMAIN, 443), else to
-    default_address:443, else to what the system resolves. Raises TransportError."""
-    host = f"mta-sts.{_norm_name(domain)}"
-    url = f"https://{host}{POLICY_PATH}"
-    target = resolve.get((host, 443))
-    if target is None:
-        target = (default_address, 443) if default_address else (host, 443)
-    via = "" if target == (host, 443) else f" (via {_hostport(*target)})"
-    context = _verifying_context(ca_file, check_hostname=True)
-    conn = _PinnedHTTPSConnection(host, target, context, timeout)
+def _get_policy(conn: _PinnedHTTPSConnection, deadline: _Deadline, url: str, via: str,
+                host: str, ca_file: str | None, timeout: float) -> bytes:
+    resp: http.client.HTTPResponse | None = None
     try:
         conn.request("GET", POLICY_PATH, headers={"User-Agent": "pmgdns", "Accept": "text/plain"})
         resp = conn.getresponse()
@@ -687,7 +782,40 @@ def fetch_policy(domain: str, *, resolve: ResolveMap, ca_file: str | None, timeo
     except http.client.HTTPException as e:
         raise TransportError(f"{url}{via}: not a valid HTTP answer ({_esc(repr(e))})") from None
     finally:
+        # the deadline lets go before the connection closes (the response may hold it open
+        # after the HTTPConnection has handed it over)
+        deadline.release()
+        if resp is not None:
+            resp.close()
         conn.close()
+    return body
+
+
+def fetch_policy(domain: str, *, resolve: ResolveMap, ca_file: str | None, timeout: float = 10,
+                 default_address: str | None = None) -> str:
+    """GET https://mta-sts.DOMAIN/.well-known/mta-sts.txt as RFC 8461 §3.3 senders do: verified
+    certificate for mta-sts.DOMAIN (system store, or only ca_file), no redirects, only 200 with
+    text/plain, at most 64 KiB. Connects to the --resolve mapping for (mta-sts.DOMAIN, 443), else to
+    default_address:443, else to what the system resolves. Raises TransportError."""
+    host = f"mta-sts.{_norm_name(domain)}"
+    url = f"https://{host}{POLICY_PATH}"
+    target = resolve.get((host, 443))
+    if target is None:
+        target = (default_address, 443) if default_address else (host, 443)
+    via = "" if target == (host, 443) else f" (via {_hostport(*target)})"
+    context = _verifying_context(ca_file, check_hostname=True)
+    deadline = _Deadline(SESSION_FACTOR * timeout)
+    conn = _PinnedHTTPSConnection(host, target, context, timeout, deadline)
+    slow = TransportError(f"{url}{via}: did not answer within {deadline.seconds:g} s in all "
+                          "(it sends too slowly)")
+    try:
+        body = _get_policy(conn, deadline, url, via, host, ca_file, timeout)
+    except TransportError:
+        if deadline.expired:
+            raise slow from None
+        raise
+    if deadline.expired:  # a body cut short at the deadline is no policy
+        raise slow
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError:
