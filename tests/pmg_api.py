@@ -174,6 +174,9 @@ class PmgState:
     public_key: str | None = None       # base64 SPKI of the selector's key
     key_unreadable: bool = False        # /etc/pmg/dkim/SEL.private cannot be read
     fail: dict[str, str] = field(default_factory=dict)   # "GET /config/domains" -> 500 message
+    # "GET /config/domains" -> (chunk, pause): a 200 whose body is `chunk` every `pause` seconds
+    # for as long as the client reads (a flood, or a tarpit)
+    endless: dict[str, tuple[bytes, float]] = field(default_factory=dict)
 
 
 class _Server(ThreadingMixIn, HTTPServer):
@@ -243,6 +246,8 @@ class _Handler(BaseHTTPRequestHandler):
         rel = path[len(API):].rstrip("/") or "/"
         if f"{method} {rel}" in fake.state.fail:
             return self._json(500, None, fake.state.fail[f"{method} {rel}"])
+        if f"{method} {rel}" in fake.state.endless:
+            return self._endless(*fake.state.endless[f"{method} {rel}"])
         if rel == "/access/ticket" and method == "POST":
             return self._login(body)
         if rel == "/access/ticket" and method == "GET":
@@ -264,6 +269,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         self.end_headers()
         self.wfile.write(body)
+
+    def _endless(self, chunk: bytes, pause: float) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json;charset=UTF-8")
+        self.send_header("Connection", "close")
+        self.close_connection = True
+        self.end_headers()
+        try:
+            self.wfile.write(b'{"data":[')
+            while True:
+                self.wfile.write(chunk)
+                self.wfile.flush()
+                time.sleep(pause)
+        except OSError:
+            pass
 
     def _json(self, code: int, data: Any, message: str | None = None,
               errors: dict[str, str] | None = None) -> None:

@@ -261,6 +261,27 @@ def test_pmg_answers_500(pmg: FakePmg, site: Path) -> None:
     assert snapshot(site) == before
 
 
+def test_an_endless_answer_is_cut_off(pmg: FakePmg, site: Path) -> None:
+    site.write_text(SIMPLE)
+    before = snapshot(site)
+    pmg.state.endless["GET /config/domains"] = (b" " * 2**20, 0)
+    with pytest.raises(PmgError) as err:
+        do_pull(site, pmg)
+    assert str(err.value) == (f"PMG at 127.0.0.1:{pmg.port} answered GET /api2/json/config/"
+                              "domains with over 32 MiB; is this a Proxmox Mail Gateway?")
+    assert snapshot(site) == before
+
+
+def test_a_trickled_answer_ends_at_the_deadline(pmg: FakePmg, site: Path) -> None:
+    site.write_text(SIMPLE)
+    pmg.state.endless["GET /config/domains"] = (b" ", 0.02)
+    with pytest.raises(PmgError) as err:
+        pull(str(site), pmg.url, "root@pam", PASSWORD, fingerprint=pmg.certs.fingerprint,
+             ca_file=None, check=False, timeout=0.25)
+    assert str(err.value).startswith(f"PMG at 127.0.0.1:{pmg.port} did not finish answering GET "
+                                     "/api2/json/config/domains within 1.5 seconds")
+
+
 @pytest.mark.parametrize("bad", ["evil\x1b]0;pwned\x07.example", "a b.example",
                                  "x" * 300 + ".example", "bad\u202e.example", "..example"])
 def test_a_relay_domain_that_is_no_domain_name_is_refused(pmg: FakePmg, site: Path,

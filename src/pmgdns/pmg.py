@@ -26,6 +26,7 @@ failed request (whose body has the password). The ticket is not logged either.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -33,12 +34,14 @@ import socket
 import ssl
 import stat
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 
 from .errors import (
@@ -212,6 +215,25 @@ def _tls_context(fingerprint: str | None, ca_file: str | None) -> tuple[ssl.SSLC
     return ssl.create_default_context(), None
 
 
+MAX_ANSWER = 32 * 2**20  # bytes: ten thousand relay domains with comments are ~1 MiB
+ANSWER_FACTOR = 6  # one answer may take this many --timeouts in all
+
+
+@dataclass(frozen=True)
+class _Reply:
+    """One answer of PMG's API, read in full (and bounded)."""
+
+    status_code: int
+    reason: str
+    method: str
+    path: str
+    body: bytes
+
+    def json(self) -> Any:
+        """The body as JSON; ValueError when it is none."""
+        return json.loads(self.body)
+
+
 class _Client:
     """The few PMG API calls pmg pull makes, through one session with the TLS policy."""
 
@@ -224,6 +246,7 @@ class _Client:
         self.session = requests.Session()
         self.session.trust_env = False  # no proxies, .netrc or REQUESTS_CA_BUNDLE from the env
         self.session.mount("https://", _TlsPolicyAdapter(context, pin))
+        self.session.headers["Accept-Encoding"] = "identity"  # bodies are read bounded, as sent
         self.ticket: str | None = None
         self.user = ""
 
@@ -231,14 +254,16 @@ class _Client:
         self.session.close()
 
     # one request, with every transport failure turned into a message of ours ----------------
-    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+    def _send(self, method: str, path: str, **kwargs: Any) -> _Reply:
         failure: PmgError | None = None
         log.debug("%s %s%s", method, API, path)
         try:
             response = self.session.request(method, self.target.base + path, timeout=(
-                self.timeout, self.timeout), allow_redirects=False, **kwargs)
+                self.timeout, self.timeout), allow_redirects=False, stream=True, **kwargs)
+            with response:
+                body = self._body(response, method, path)
             log.debug("%s %s%s -> HTTP %s", method, API, path, response.status_code)
-            return response
+            return _Reply(response.status_code, response.reason or "", method, path, body)
         except requests.exceptions.SSLError as exc:
             failure = self._tls_failure(str(exc))
         except (requests.exceptions.ConnectTimeout, requests.exceptions.ReadTimeout):
@@ -253,11 +278,33 @@ class _Client:
                 f"port, that this host may reach {self.target.port}/tcp (the firewall's "
                 "admin_sources), and that pmgproxy runs on the gateway "
                 "(`systemctl status pmgproxy`)")
-        except requests.exceptions.RequestException as exc:
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
             failure = PmgConnectionError(
                 f"the request to PMG at {self.target.shown} failed ({type(exc).__name__})")
         assert failure is not None
         raise failure  # outside the handler: no exception chain keeps the failed request
+
+    def _body(self, response: requests.Response, method: str, path: str) -> bytes:
+        """The answer's body: at most MAX_ANSWER bytes, read within ANSWER_FACTOR timeouts (each
+        read waits at most one timeout; the total bounds a server that trickles)."""
+        encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            raise PmgError(f"PMG at {self.target.shown} answered {method} {API}{path} "
+                           f"compressed ({visible(encoding[:40])}) though pmgdns asked for none")
+        end = time.monotonic() + ANSWER_FACTOR * self.timeout
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := response.raw.read1(64 * 1024):
+            size += len(chunk)
+            if size > MAX_ANSWER:
+                raise PmgError(f"PMG at {self.target.shown} answered {method} {API}{path} with "
+                               f"over {MAX_ANSWER // 2**20} MiB; is this a Proxmox Mail Gateway?")
+            if time.monotonic() > end:
+                raise PmgConnectionError(
+                    f"PMG at {self.target.shown} did not finish answering {method} {API}{path} "
+                    f"within {ANSWER_FACTOR * self.timeout:g} seconds (it sends too slowly)")
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _tls_failure(self, text: str) -> PmgTlsError:
         shown = self.target.shown
@@ -284,7 +331,7 @@ class _Client:
             f"with --fingerprint, or give the CA that issued it with --ca-file. "
             f"{FINGERPRINT_HELP}")
 
-    def _http_failure(self, method: str, path: str, response: requests.Response) -> PmgError:
+    def _http_failure(self, method: str, path: str, response: _Reply) -> PmgError:
         message = _pmg_message(response)
         code = response.status_code
         detail = f": {message}" if message else ""
@@ -316,7 +363,7 @@ class _Client:
                                "give an admin user such as root@pam")
         self.ticket = ticket
 
-    def get(self, path: str) -> requests.Response:
+    def get(self, path: str) -> _Reply:
         assert self.ticket is not None
         return self._send("GET", path, headers={
             "Cookie": "PMGAuthCookie=" + quote(self.ticket, safe=""),
@@ -334,22 +381,22 @@ class _Client:
         return _data(response)
 
 
-def _data(response: requests.Response) -> Any:
+def _data(response: _Reply) -> Any:
     body: Any = None
     try:
         body = response.json()
     except ValueError:
         body = ValueError
     if body is ValueError:
-        raise PmgError(f"PMG answered {response.request.method} {urlsplit(str(response.url)).path}"
-                       " with something that is not JSON; is this a Proxmox Mail Gateway?")
+        raise PmgError(f"PMG answered {response.method} {API}{response.path} with something "
+                       "that is not JSON; is this a Proxmox Mail Gateway?")
     if not isinstance(body, dict) or "data" not in body:
         raise PmgError("PMG's answer is not wrapped in {\"data\": …}; is this a Proxmox Mail "
                        "Gateway?")
     return body["data"]
 
 
-def _pmg_message(response: requests.Response) -> str:
+def _pmg_message(response: _Reply) -> str:
     """PMG's error text: the JSON body's "message", else the HTTP reason phrase."""
     message = ""
     try:
