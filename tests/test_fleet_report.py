@@ -97,6 +97,20 @@ def test_a_fleet_with_three_breaks_at_a_glance(project: Project, fleet: BindServ
                           "html", "--out", str(project.spec_path))
     assert refused.code == 1 and "not a verify report pmgdns wrote" in refused.err
     assert project.spec_path.read_bytes() == spec_before
+    # a file that merely mentions what a report holds is not one
+    for fmt, text in (("text", "Notes\nVerify: the MX first, then SPF.\n"),
+                      ("json", '{"comment": "the checks", "checks": []}\n')):
+        notes = project.root / f"notes.{fmt}"
+        notes.write_text(text)
+        refused = project.run("verify", "--nameserver", f"127.0.0.1:{fleet.port}", "--format",
+                              fmt, "--out", str(notes))
+        assert refused.code == 1 and "not a verify report pmgdns wrote" in refused.err
+        assert notes.read_text() == text
+    # a JSON report is written over again
+    for _ in range(2):
+        again = project.run("verify", "--nameserver", f"127.0.0.1:{fleet.port}", "--format",
+                            "json", "--out", "build/verify.json")
+        assert again.code == 1 and "Report written to build/verify.json" in again.err
 
 
 def test_plan_as_a_page(project: Project, fleet: BindServer, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -25,6 +26,13 @@ if TYPE_CHECKING:
 FORMATS = click.Choice(["text", "markdown", "json"])
 REPORT_FORMATS = click.Choice(["text", "markdown", "json", "html"])
 HTML_MARKER = '<meta name="generator" content="pmgdns'
+# What marks a file as a verify report pmgdns wrote (`verify --out` overwrites only those).
+VERIFY_MARKERS: dict[str, str | re.Pattern[str]] = {
+    "html": HTML_MARKER,
+    "json": re.compile(r'\A\{\n  "version": 1,\n  "checks": \['),
+    "markdown": "<!-- pmgdns-verify -->",
+    "text": re.compile(r"^Verify: \d+ ok, \d+ warnings, \d+ failed\.\n\Z", re.MULTILINE),
+}
 
 PROGRESS_MIN = 20  # zones; below that a run is quick enough to need no progress bar
 _redactor = Redactor()
@@ -402,12 +410,11 @@ def verify(state: State, domains: tuple[str, ...], nameserver: str | None, fmt: 
     elif fmt == "markdown":
         text = verifylib.report_markdown(report)
     else:
-        text = verifylib.report_text(report, ui.style)
+        text = verifylib.report_text(report, ui.style if not out else _plain)
     if out:
         from .files import write_output
 
-        marker = {"html": HTML_MARKER, "json": '"checks"', "markdown": "<!-- pmgdns-verify -->",
-                  "text": "Verify: "}[fmt]
+        marker = VERIFY_MARKERS[fmt]
         write_output(out, _redactor(text), marker, "a verify report")
         s = report.summary()
         ui.note(f"Report written to {out}: {s['OK']} ok, {s['WARN']} warnings, "
@@ -477,6 +484,11 @@ def pull(state: State, url: str, user: str, fingerprint: str | None, ca_file: st
     state.ui.out(visible(result.summary))
     if result.exit_code:
         raise click.exceptions.Exit(ExitCode.ERROR)
+
+
+def _plain(text: str, colour: str) -> str:
+    """No styling (for files)."""
+    return text
 
 
 def _redacted(value: Any) -> Any:

@@ -10,6 +10,7 @@ else.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tempfile
 
@@ -106,10 +107,10 @@ def replace_file(path: str, text: str, what: str) -> None:
         raise
 
 
-def write_output(path: str, text: str, marker: str, what: str) -> None:
+def write_output(path: str, text: str, marker: str | re.Pattern[str], what: str) -> None:
     """Write `text` to `path` atomically. An existing `path` must be a regular file with
-    `marker` near its start or its end (one pmgdns wrote), else FileProblem and nothing is
-    written."""
+    `marker` (a text, or a pattern searched for) near its start or its end (one pmgdns wrote),
+    else FileProblem and nothing is written."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -120,7 +121,9 @@ def write_output(path: str, text: str, marker: str, what: str) -> None:
         if not stat.S_ISREG(st.st_mode):
             raise FileProblem(f"{path} exists and is not a regular file; write {what} to "
                               "another path")
-        if marker not in _head(path, 4096) and marker not in _tail(path, 4096):
+        ends = (_head(path, 4096), _tail(path, 4096))
+        if not any(marker.search(e) if isinstance(marker, re.Pattern) else marker in e
+                   for e in ends):
             raise FileProblem(f"{path} exists and is not {what} pmgdns wrote; remove it or "
                               "write to another path (pmgdns overwrites only its own files)")
     replace_file(path, text, what)
