@@ -127,11 +127,11 @@ def plan(workspace: Workspace, site: Site, patterns: Sequence[str] = (),
         extra.append(changed.note())
     result = engine.plan()
     return PlanRun(engine, result, manual_steps(site),
-                   notes(site) + plan_notes(site, result) + extra)
+                   notes(site) + plan_notes(site, result, engine.domains) + extra)
 
 
-def plan_notes(site: Site, result: PlanResult) -> list[str]:
-    return [n for f in FAMILIES for n in f.plan_notes(site, result.changes)]
+def plan_notes(site: Site, result: PlanResult, planned: Sequence[str]) -> list[str]:
+    return [n for f in FAMILIES for n in f.plan_notes(site, result.changes, planned)]
 
 
 def write_plan_file(workspace: Workspace, site: Site, run: PlanRun, path: str) -> None:

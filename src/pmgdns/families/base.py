@@ -155,8 +155,10 @@ class Family:
         """Manual steps for the plan's `manual` list (spec-v1 §5)."""
         return []
 
-    def plan_notes(self, site: Site, changes: Sequence[Change]) -> list[str]:
-        """Notes that depend on what the plan changes (e.g. when a next key is safe to use)."""
+    def plan_notes(self, site: Site, changes: Sequence[Change],
+                   planned: Sequence[str]) -> list[str]:
+        """Notes that depend on what the plan changes (e.g. when a next key is safe to use);
+        `planned` are the domains the plan covers (all of them, or those chosen)."""
         return []
 
     # -- ownership (runs inside the octoDNS processor) --------------------------------------------

@@ -149,21 +149,27 @@ class DkimFamily(Family):
             yield RecordSpec(domain.zone, f"{selector}._domainkey", "TXT", domain.ttl,
                              (key.txt_value,))
 
-    def plan_notes(self, site: Site, changes: Sequence[Change]) -> list[str]:
+    def plan_notes(self, site: Site, changes: Sequence[Change],
+                   planned: Sequence[str]) -> list[str]:
         nxt = site.dkim.next_selector
         if not nxt:
             return []
         marker = f"{nxt}._domainkey."
         pending = [c for c in changes if c.name.startswith(marker) and c.action != "delete"]
-        ttls = [d.ttl for d in site.domains.values()
-                if not d.absent and not d.options.get("parked")]
-        ttl = max(ttls, default=0)
+        signing = [name for name, d in site.domains.items()
+                   if not d.absent and not d.options.get("parked")]
+        ttl = max((site.domains[n].ttl for n in signing), default=0)
+        unseen = len(set(signing) - set(planned))
         if pending:
             when = (datetime.now(UTC) + timedelta(seconds=ttl)).strftime("%Y-%m-%d %H:%M UTC")
             return [f"the next DKIM key ({nxt}) is published by this plan in "
                     f"{len({c.zone for c in pending})} zone(s): switch PMG to it no earlier than "
                     f"{ttl} s (the record's TTL) after apply, i.e. not before {when} if you apply "
                     "now, and once `pmgdns verify` shows it everywhere"]
+        if unseen:
+            return [f"the next DKIM key ({nxt}) is published in the domains this plan covers; "
+                    f"{unseen} other domain(s) were not planned: run a full `pmgdns plan` before "
+                    "PMG switches to it"]
         return [f"the next DKIM key ({nxt}) is already published: PMG may switch to it "
                 f"(`pmgconfig dkim_set --selector {nxt}`) once it has been live for {ttl} s (the "
                 "record's TTL) everywhere; then run `pmgdns pmg pull`"]
