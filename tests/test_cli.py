@@ -231,4 +231,15 @@ def test_default_parallelism_follows_the_targets(project: Project) -> None:
     project.write_spec(spec)
     site = load_site("config/site.yaml")
     assert default_parallel(site, ["example.com"]) == 1
+    # remote: as many threads as the pace keeps busy (Little's law), 4 for unpaced APIs
+    assert default_parallel(site, list(site.domains)) == 3
+    spec["providers"]["cf"]["requests_per_second"] = 17.2
+    project.write_spec(spec)
+    site = load_site("config/site.yaml")
+    assert default_parallel(site, list(site.domains)) == 8
+    spec["providers"]["pdns"] = {"class": "octodns_powerdns.PowerDnsProvider", "host": "127.0.0.1",
+                                 "api_key": "env/PDNS"}
+    spec["domains"]["example.org"] = {"targets": ["pdns"]}
+    project.write_spec(spec)
+    site = load_site("config/site.yaml")
     assert default_parallel(site, list(site.domains)) == 4

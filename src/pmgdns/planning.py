@@ -137,9 +137,23 @@ def planning_is_cpu_bound(site: Site, domains: Sequence[str]) -> bool:
 
 def default_parallel(site: Site, domains: Sequence[str]) -> int:
     """Workers: for local and RFC 2136 targets one process per CPU (at most 4) when there are
-    at least PROCESS_MIN zones, else 1; with remote APIs REMOTE_PARALLEL threads."""
+    at least PROCESS_MIN zones, else 1; with remote APIs threads: as many as the fastest paced
+    provider's pace keeps busy (`suggested_workers`), REMOTE_PARALLEL for unpaced ones."""
     if not planning_is_cpu_bound(site, domains):
-        return REMOTE_PARALLEL
+        from .providers.pacing import suggested_workers_for
+
+        sizes = []
+        for t in {t for d in domains for t in site.domains[d].targets}:
+            conf = dict(site.providers[t])
+            cls = str(conf.pop("class", ""))
+            if cls.startswith(LOCAL_CLASSES):
+                continue
+            try:
+                size = suggested_workers_for(cls, conf)
+            except (ValueError, TypeError):  # an invalid pace: the provider reports it
+                size = None
+            sizes.append(REMOTE_PARALLEL if size is None else size)
+        return max(sizes, default=REMOTE_PARALLEL)
     if len(domains) < PROCESS_MIN:
         return 1
     return max(1, min(4, os.cpu_count() or 1))
