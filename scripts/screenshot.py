@@ -16,7 +16,7 @@ sys.path[:0] = [str(ROOT / "src"), str(ROOT)]
 
 from tests.test_report import fleet_doc, png_size, screenshot  # noqa: E402
 
-from pmgdns.html import verify_html  # noqa: E402
+from pmgdns.reports.html import verify_html  # noqa: E402
 
 SIZE = (1280, 840)
 

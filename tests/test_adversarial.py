@@ -864,7 +864,7 @@ def test_hostile_case_at_bind(seeded: list[tuple[str, bytes]], spf: str, bind: B
 def test_the_key_b64_is_what_the_base_spec_uses(keys: Keys) -> None:
     """A guard for the strategies: the base spec is valid as it stands (every case mutates it)."""
     assert base64.b64decode(keys.b64())
-    from pmgdns.spec import parse_site
+    from pmgdns.families.loader import parse_site
 
     site = parse_site(dump(base_spec(keys)), SPEC)
     assert sorted(site.domains) == list(ZONES)

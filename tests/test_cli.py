@@ -220,8 +220,8 @@ def test_apply_plan_refuses_after_a_domain_left_the_spec(project: Project) -> No
 
 
 def test_default_parallelism_follows_the_targets(project: Project) -> None:
-    from pmgdns.planning import default_parallel
-    from pmgdns.spec import load_site
+    from pmgdns.families.loader import load_site
+    from pmgdns.plan.engine import default_parallel
 
     site = load_site("config/site.yaml")
     assert default_parallel(site, list(site.domains)) == 1

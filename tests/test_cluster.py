@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from pmgdns.records import site_records
-from pmgdns.spec import parse_site
+from pmgdns.families.loader import parse_site
+from pmgdns.zones.records import site_records
 
 from .conftest import Keys, Project, assert_clean_error, base_spec
 from .servers import BindServer, zone_text

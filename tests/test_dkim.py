@@ -7,7 +7,7 @@ import base64
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from pmgdns import dkim
+from pmgdns.spec import dkim_keys as dkim
 
 from .conftest import Keys
 

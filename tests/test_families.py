@@ -16,10 +16,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from pmgdns.families import FAMILIES
-from pmgdns.processor import OwnershipProcessor
-from pmgdns.records import site_records
-from pmgdns.render import processor_config
-from pmgdns.spec import parse_site
+from pmgdns.families.loader import parse_site
+from pmgdns.zones.ownership import OwnershipProcessor
+from pmgdns.zones.records import site_records
+from pmgdns.zones.render import processor_config
 
 from .conftest import Keys, Project, assert_clean_error, base_spec, verify_json
 from .servers import BindServer, zone_text
@@ -75,7 +75,7 @@ def test_one_gateway_zones_pass_octodns_best_practice_mail_validator(project: Pr
     from octodns.record import Record
     from octodns.zone import Zone
 
-    from pmgdns.source import SiteSource
+    from pmgdns.zones.source import SiteSource
 
     assert project.run("render").code == 0
     Manager("build/octodns.yaml")

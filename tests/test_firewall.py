@@ -20,10 +20,9 @@ from typing import Any
 
 import pytest
 
-from pmgdns.firewall import (
+from pmgdns.families.firewall import Firewall, parse_firewall
+from pmgdns.firewall.rules import (
     FORMATS,
-    Firewall,
-    parse_firewall,
     render_markdown,
     render_nftables,
     render_pve,

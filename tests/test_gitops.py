@@ -18,7 +18,7 @@ import jsonschema
 import pytest
 import yaml
 
-from pmgdns.lock import apply_lock
+from pmgdns.plan.lock import apply_lock
 
 from .conftest import Project, assert_clean_error
 from .servers import BindServer, zone_text

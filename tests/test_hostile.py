@@ -16,7 +16,7 @@ import dns.zone
 import pytest
 import yaml
 
-from pmgdns.redact import MASK, Redactor
+from pmgdns.core.redact import MASK, Redactor
 
 from .conftest import Project, assert_clean_error
 from .servers import BindServer, zone_text

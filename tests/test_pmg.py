@@ -17,9 +17,8 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from pmgdns import dkim as dkimlib
-from pmgdns.errors import PmgdnsError
-from pmgdns.pmg import (
+from pmgdns.core.errors import PmgdnsError
+from pmgdns.pmg.client import (
     PmgAuthError,
     PmgConnectionError,
     PmgError,
@@ -29,7 +28,8 @@ from pmgdns.pmg import (
     parse_fingerprint,
     pull,
 )
-from pmgdns.specedit import GatewayState, apply_state, normalise_record
+from pmgdns.pmg.specedit import GatewayState, apply_state, normalise_record
+from pmgdns.spec import dkim_keys as dkimlib
 
 from .pmg_api import Certs, FakePmg, PmgState, User, closed_port, make_certs, pmg_record
 

@@ -14,8 +14,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pmgdns.records import site_records, txt_kind
-from pmgdns.spec import parse_site
+from pmgdns.families.loader import parse_site
+from pmgdns.zones.records import site_records, txt_kind
 
 from .conftest import Keys, base_spec
 from .servers import BindServer, zone_text

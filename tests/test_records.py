@@ -6,8 +6,8 @@ from typing import Any
 
 import yaml
 
-from pmgdns.records import domain_records, gateway_note, site_records, txt_kind
-from pmgdns.spec import parse_site
+from pmgdns.families.loader import parse_site
+from pmgdns.zones.records import domain_records, gateway_note, site_records, txt_kind
 
 from .conftest import Keys, base_spec
 

@@ -43,7 +43,7 @@ def test_render_writes_zones_octodns_loads_strictly(project: Project) -> None:
     config = yaml.safe_load((project.root / "build" / "octodns.yaml").read_text())
     assert config["zones"]["example.com."] == {"sources": ["pmgdns"], "targets": ["local"]}
     assert config["processors"]["pmgdns-ownership"]["class"] == \
-        "pmgdns.processor.OwnershipProcessor"
+        "pmgdns.zones.ownership.OwnershipProcessor"
 
 
 def test_render_check(project: Project) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from pmgdns.html import plan_html, verify_html
+from pmgdns.reports.html import plan_html, verify_html
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "src" / "pmgdns" / "schemas" / "verify.schema.json"
@@ -567,7 +567,7 @@ def test_verify_schema_matches_the_report() -> None:
     """verify's JSON document validates against the shipped schema."""
     import jsonschema
 
-    from pmgdns.verify import Check, Report
+    from pmgdns.verify.run import Check, Report
 
     schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
     report = Report([Check("example.com", "dmarc", "DMARC", "FAIL", "no DMARC record",

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pmgdns.spec import parse_site
+from pmgdns.families.loader import parse_site
 
 from .conftest import Project, assert_clean_error, base_spec
 

@@ -1,5 +1,6 @@
-"""pmgdns.transport against real servers on 127.0.0.1: STARTTLS and the node's certificate, the
-MTA-STS policy over HTTPS, TLSA digests, --resolve. One break per test; nothing is mocked.
+"""The verify checkers (pmgdns.verify: smtp, policy, session) against real servers on 127.0.0.1:
+STARTTLS and the node's certificate, the MTA-STS policy over HTTPS, TLSA digests, --resolve. One
+break per test; nothing is mocked.
 
 An audit hook fails any test that connects to, or looks up, anything but a loopback address."""
 
@@ -16,20 +17,11 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from pmgdns.transport import (
-    FAIL,
-    OK,
-    WARN,
-    Finding,
-    TransportError,
-    connect_address,
-    fetch_policy,
-    mta_sts_checks,
-    parse_resolve,
-    policy_checks,
-    smtp_checks,
-    spki_sha256,
-)
+from pmgdns.core.errors import TransportError
+from pmgdns.spec.certs import spki_sha256
+from pmgdns.verify.policy import fetch_policy, mta_sts_checks, policy_checks
+from pmgdns.verify.session import FAIL, OK, WARN, Finding, connect_address, parse_resolve
+from pmgdns.verify.smtp import smtp_checks
 
 from .tls_servers import (
     T0,

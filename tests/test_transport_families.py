@@ -14,7 +14,7 @@ import pytest
 from checkdmarc.mta_sts import parse_mta_sts_policy, parse_mta_sts_record
 from checkdmarc.smtp_tls_reporting import parse_smtp_tls_reporting_record
 
-from pmgdns.transport import spki_sha256
+from pmgdns.spec.certs import spki_sha256
 
 from .conftest import Project, assert_clean_error
 from .servers import BindServer, zone_text

@@ -8,6 +8,6 @@ if __name__ == "__main__":
     _cwd = os.getcwd()
     sys.path[:] = [p for p in sys.path if p not in ("", ".", _cwd)]
 
-    from pmgdns.cli import main
+    from .cli import main
 
     main()

@@ -7,14 +7,14 @@ way the CLI does.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from . import planfile
-from . import render as renderlib
-from .errors import (
+from .core.errors import (
     NotConfirmed,
     PmgdnsError,
     SpecError,
@@ -23,12 +23,15 @@ from .errors import (
     UsageError,
 )
 from .families import FAMILIES
-from .loading import check_provider_classes
-from .lock import apply_lock
-from .model import Site
-from .planning import Applied, ApplyReport, Engine, PlanResult, select_domains
-from .records import domain_records
-from .spec import DEFAULT_CONFIG, load_site
+from .families.loader import DEFAULT_CONFIG, load_site, parse_site
+from .plan import planfile
+from .plan.engine import Applied, ApplyReport, Engine, PlanResult, select_domains
+from .plan.lock import apply_lock
+from .spec.model import Site
+from .zones import render as renderlib
+from .zones.provider_classes import check_provider_classes
+from .zones.records import domain_records
+from .zones.render import processor_config
 
 Progress = Callable[[int, int], None]
 
@@ -207,7 +210,10 @@ def apply(workspace: Workspace, site: Site, patterns: Sequence[str] = (), *,
 def validate(workspace: Workspace, site: Site) -> list[str]:
     """Check what the spec renders to with octoDNS's strict validators, and that each provider
     class imports. Contacts no provider. Returns warnings (e.g. a stale zones/)."""
+    # start-up time: octoDNS loads in ~0.1 s; commands that never plan skip it
     from octodns.provider.yaml import YamlProvider
+
+    # start-up time: octoDNS loads in ~0.1 s; commands that never plan skip it
     from octodns.record import Record
     from octodns.zone import Zone
 
@@ -257,7 +263,6 @@ class ChangedDomains:
 
 
 def _git_show(ref: str, path: str) -> bytes | None:
-    import subprocess
 
     try:
         result = subprocess.run(["git", "show", f"{ref}:./{path}"], capture_output=True,
@@ -271,10 +276,7 @@ def changed_since(site: Site, ref: str) -> ChangedDomains:
     """The spec's domains whose records differ between the spec at git `ref` and now. A change
     that reaches every domain (defaults, the gateway, the DKIM key, a key or certificate file,
     what pmgdns removes) marks every domain it reaches."""
-    import hashlib
 
-    from .render import processor_config
-    from .spec import parse_site
 
     if not ref or ref.startswith("-"):
         raise UsageError(f"--changed-since {ref!r}: give a git revision, e.g. origin/main")

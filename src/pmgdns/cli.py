@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from . import __version__
-from .errors import ExitCode, NotConfirmed, PmgdnsError, UsageError
-from .redact import RedactingFilter, Redactor
-from .visible import visible
+from .core.errors import ExitCode, NotConfirmed, PmgdnsError, UsageError
+from .core.redact import RedactingFilter, Redactor
+from .core.text import visible
 
 if TYPE_CHECKING:
     from .api import PlanRun, Workspace
-    from .model import Site
+    from .spec.model import Site
 
 FORMATS = click.Choice(["text", "markdown", "json"])
 REPORT_FORMATS = click.Choice(["text", "markdown", "json", "html"])
@@ -242,11 +242,11 @@ def validate(state: State) -> None:
 
 
 def _print_plan(state: State, run: PlanRun, fmt: str) -> None:
-    from . import output
+    from .reports import plan_report as output
 
     ui = state.ui
     if fmt == "html":
-        from .html import plan_html
+        from .reports.html import plan_html
 
         doc = _redacted(output.plan_json_data(run.result, run.manual, run.notes))
         ui.out(plan_html(doc), nl=False)
@@ -282,7 +282,8 @@ since_option = click.option(
 def plan(state: State, domains: tuple[str, ...], fmt: str, out: str | None,
          detailed_exitcode: bool, parallel: int | None, since: str | None) -> None:
     """Show the changes apply would make at every target. DOMAIN may be a glob."""
-    from . import api, output
+    from . import api
+    from .reports import plan_report as output
 
     site = state.load()
     with state.ui.progress("planning") as bar:
@@ -293,7 +294,7 @@ def plan(state: State, domains: tuple[str, ...], fmt: str, out: str | None,
         state.ui.note(f"Plan written to {out}; apply it with `pmgdns apply --plan {out}`.")
     summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
     if summary_file:
-        from .files import append_text
+        from .core.files import append_text
 
         append_text(summary_file, _redactor(output.plan_markdown(run.result, run.manual,
                                                                  run.notes)),
@@ -363,7 +364,7 @@ def apply(state: State, domains: tuple[str, ...], plan_file: str | None, yes: bo
 @pass_state
 def ptr_ticket(state: State, fmt: str) -> None:
     """The reverse-DNS (PTR) request to paste into the hoster's support form."""
-    from . import ptr
+    from .tickets import ptr
 
     site = state.load()
     text = {"json": ptr.ticket_json, "markdown": ptr.ticket_markdown,
@@ -390,9 +391,10 @@ def verify(state: State, domains: tuple[str, ...], nameserver: str | None, fmt: 
            out: str | None, workers: int | None, smtp: bool, resolve: tuple[str, ...],
            ca_file: str | None) -> None:
     """Check what the DNS answers against the spec, reverse DNS included; exit 1 on any FAIL."""
-    from . import verify as verifylib
-    from .planning import select_domains
-    from .transport import parse_resolve
+    from .plan.engine import select_domains
+    from .reports import verify_report
+    from .verify import run as verifylib
+    from .verify.session import parse_resolve
 
     ui = state.ui
     site = state.load()
@@ -402,17 +404,17 @@ def verify(state: State, domains: tuple[str, ...], nameserver: str | None, fmt: 
         report = verifylib.verify(site, select_domains(site, domains), resolver, workers, bar,
                                   options)
     if fmt == "html":
-        from .html import verify_html
+        from .reports.html import verify_html
 
         text = verify_html(_redacted(report.to_json()))
     elif fmt == "json":
-        text = verifylib.report_json(report)
+        text = verify_report.report_json(report)
     elif fmt == "markdown":
-        text = verifylib.report_markdown(report)
+        text = verify_report.report_markdown(report)
     else:
-        text = verifylib.report_text(report, ui.style if not out else _plain)
+        text = verify_report.report_text(report, ui.style if not out else _plain)
     if out:
-        from .files import write_output
+        from .core.files import write_output
 
         marker = VERIFY_MARKERS[fmt]
         write_output(out, _redactor(text), marker, "a verify report")
@@ -432,7 +434,7 @@ def verify(state: State, domains: tuple[str, ...], nameserver: str | None, fmt: 
 def firewall(state: State, fmt: str) -> None:
     """The firewall of the PMG prerequisites: nftables rules, a Proxmox VE firewall file for the
     gateway's VM, or a table for the network team (from the spec's `firewall:` block)."""
-    from .firewall import FORMATS as FIREWALL_FORMATS
+    from .firewall.rules import FORMATS as FIREWALL_FORMATS
 
     site = state.load()
     fw = site.sections.get("firewall")
@@ -463,7 +465,7 @@ def pull(state: State, url: str, user: str, fingerprint: str | None, ca_file: st
          check: bool, timeout: float) -> None:
     """Bring the spec in line with the gateway: its relay domains and the DKIM selector and key
     it signs with. The password comes from PMG_PASSWORD and is never shown."""
-    from .pmg import pull as pmg_pull
+    from .pmg.client import pull as pmg_pull
 
     password = os.environ.get("PMG_PASSWORD", "")
     if not password:

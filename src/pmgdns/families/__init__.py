@@ -41,6 +41,7 @@ FAMILIES: tuple[Family, ...] = (
     smtp.FAMILY,
     firewall.FAMILY,
 )
+gateway.FAMILY.families = FAMILIES  # a gateway node takes the node keys of every family
 
 
 __all__ = ["FAMILIES", "Family"]

@@ -22,17 +22,35 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from ..model import Domain, Gateway, RecordSpec, Site
+from ..spec.model import Domain, Gateway, RecordSpec, Site
+from .checking import Check, Probe
 
 if TYPE_CHECKING:
-    from ..checker import Checker
-    from ..checks import Check, Probe
-    from ..planning import Change
+    from ..spec.values import Checker
 
 Path = tuple[str, ...]
 Slot = tuple[str, str]  # (name relative to the zone, type)
+
+
+class Change(Protocol):
+    """A planned change as the families read it (`pmgdns.plan.engine.Change` is one)."""
+
+    @property
+    def zone(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def action(self) -> str: ...  # create | update | delete
+    @property
+    def name(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def values(self) -> tuple[str, ...]: ...
+    @property
+    def previous(self) -> tuple[str, ...]: ...
 
 
 @dataclass(frozen=True)

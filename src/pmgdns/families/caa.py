@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..model import Domain, Gateway, RecordSpec, Site, in_zone, relative
+from ..spec.model import Domain, Gateway, RecordSpec, Site, in_zone, relative
 from .base import WHOLE, Claim, Family, Key, Path, Slot, ZoneContext
+from .checking import APPLY, FAIL, OK, Check, Probe
 
 if TYPE_CHECKING:
-    from ..checker import Checker
-    from ..checks import Check, Probe
+    from ..spec.values import Checker
 
 
 def _parse(c: Checker, value: Any, path: Path, inherited: Any) -> tuple[str, ...] | None:
@@ -55,7 +55,6 @@ class CaaFamily(Family):
                 if in_zone(node, ctx.zone) and node != ctx.zone}
 
     def node_checks(self, probe: Probe, node: Gateway) -> list[Check]:
-        from ..checks import APPLY, FAIL, OK, Check
 
         cas: tuple[str, ...] | None = node.options.get("caa")
         if not cas:

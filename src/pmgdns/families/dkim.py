@@ -9,48 +9,28 @@ key, and two keys at one selector make receivers pick one at random.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .. import dkim as keys
-from ..checker import shown
-from ..files import KiB
-from ..model import Domain, RecordSpec, Site
-from .base import WHOLE, Claim, Family, Path, Slot, ZoneContext
+from ..core.files import KiB
+from ..spec import dkim_keys as keys
+from ..spec.dkim_keys import Dkim
+from ..spec.model import Domain, RecordSpec, Site
+from ..spec.values import shown
+from .base import WHOLE, Change, Claim, Family, Path, Slot, ZoneContext
+from .checking import APPLY, FAIL, OK, WARN, Check, Probe
 
 if TYPE_CHECKING:
-    from ..checker import Checker
-    from ..checks import Check, Probe
-    from ..planning import Change
+    from ..spec.values import Checker
 
 KEY_SOURCES = ("public_key", "record", "key_file")
 SELECTOR_HELP = "letters, digits, `-`, `_`, dot-separated labels"
 
 
-@dataclass(frozen=True)
-class Dkim:
-    """`site.dkim`: the selector PMG signs with and its key, the next key, retired selectors."""
-
-    selector: str
-    key: keys.DkimKey
-    retired_selectors: tuple[str, ...] = ()
-    next_selector: str | None = None
-    next_key: keys.DkimKey | None = None
-
-    def published(self) -> list[tuple[str, keys.DkimKey]]:
-        """(selector, key) of every key published in each domain."""
-        out = [(self.selector, self.key)]
-        if self.next_selector and self.next_key:
-            out.append((self.next_selector, self.next_key))
-        return out
-
-
 def check_selector(c: Checker, value: Any, path: Path) -> str:
-    import re
 
-    from ..checker import shown
 
     text = c.string(value, path).lower()
     if not all(re.match(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$", label) for label in text.split(".")):
@@ -195,7 +175,6 @@ def key_check(probe: Probe, d: Domain, family: str, selector: str,
               want: keys.DkimKey) -> Check:
     """The key record at `selector._domainkey.D`: one value, the spec's key, and no tag that
     breaks verification at receivers (RFC 6376 §3.6.1)."""
-    from ..checks import APPLY, FAIL, OK, WARN, Check
 
     name = f"{selector}._domainkey.{d.zone}"
     expected = want.txt_value

@@ -1,16 +1,222 @@
 """The firewall of the PMG prerequisites (spec-v1 §6.3): the optional top-level `firewall:`
-block. It publishes no records; `pmgdns firewall` renders it (see `pmgdns.firewall`)."""
+block, checked into a `Firewall`. It publishes no records; `pmgdns firewall` renders it as rules
+(`pmgdns.firewall.rules`)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+import ipaddress
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network
 from typing import TYPE_CHECKING, Any
 
-from ..firewall import Firewall, parse_firewall
 from .base import Family
 
 if TYPE_CHECKING:
-    from ..checker import Checker
+    from ..spec.values import Checker
+
+Path = tuple[str, ...]
+Network = IPv4Network | IPv6Network
+
+KEYS = ("mail_servers", "admin_sources", "dns_servers")
+
+# What an empty (or missing) list would mean, and the fix.
+_EMPTY = {
+    "mail_servers": (
+        "26/tcp, the port where PMG takes outgoing mail from your internal mail servers, would be "
+        "open to nobody; list the addresses of the mail servers that relay through the gateway, "
+        "e.g. [10.0.0.5]"
+    ),
+    "admin_sources": (
+        "8006/tcp, the web UI, would be open to nobody and you would lock yourself out; list the "
+        "addresses or networks you administer from, e.g. [192.0.2.0/24]"
+    ),
+    "dns_servers": (
+        "outbound DNS would go nowhere and the gateway could resolve no names (mail delivery, "
+        "DNSBL and SpamAssassin need DNS); list the resolvers the gateway uses, "
+        "e.g. [1.1.1.1, 8.8.8.8]"
+    ),
+}
+
+# What each source list opens, and what the prerequisites ask for (for the warnings).
+_OPENS = {
+    "mail_servers": ("26/tcp, the port PMG treats as outgoing mail from your own servers,",
+                     "26/tcp from your mail servers only: list their addresses"),
+    "admin_sources": ("the web UI (8006/tcp)",
+                      "restricted sources only: list the networks you administer from"),
+}
+
+# Warn when a source list holds a public network wider than this (see `_check_wide`).
+_WIDE_PREFIX = {4: 8, 6: 32}
+
+
+@dataclass(frozen=True)
+class Firewall:
+    """The checked `firewall:` block. Each tuple is non-empty, without duplicates or overlaps."""
+
+    mail_servers: tuple[Network, ...]  # may reach 26/tcp
+    admin_sources: tuple[Network, ...]  # may reach 8006/tcp
+    dns_servers: tuple[Network, ...]  # resolvers: host addresses only (/32 or /128)
+
+
+# --------------------------------------------------------------------------------------------
+# Checking the spec block
+
+
+def parse_firewall(
+    value: object,
+    path: Path,
+    fail: Callable[[Path, str], Exception],
+    warn: Callable[[Path, str], None],
+) -> Firewall:
+    """Check the `firewall:` mapping found at `path`; raise `fail(...)` on the first error."""
+    if not isinstance(value, dict):
+        raise fail(path, f"must be a mapping with the keys {', '.join(KEYS)}, not {_kind(value)}")
+    for key in value:
+        if key not in KEYS:
+            name = key if isinstance(key, str) else str(key)
+            close = difflib.get_close_matches(name, KEYS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise fail(
+                (*path, _path_part(key)),
+                f"unknown key {key!r}{hint}; the keys allowed here are {', '.join(KEYS)}",
+            )
+    lists: dict[str, tuple[Network, ...]] = {}
+    for key in KEYS:
+        if key not in value:
+            raise fail((*path, key), f"is missing: {_EMPTY[key]}")
+        lists[key] = _network_list(value[key], (*path, key), key, fail, warn)
+    return Firewall(
+        mail_servers=lists["mail_servers"],
+        admin_sources=lists["admin_sources"],
+        dns_servers=lists["dns_servers"],
+    )
+
+
+def _network_list(
+    value: object,
+    path: Path,
+    key: str,
+    fail: Callable[[Path, str], Exception],
+    warn: Callable[[Path, str], None],
+) -> tuple[Network, ...]:
+    if not isinstance(value, list):
+        raise fail(
+            path,
+            f"must be a list of IP addresses or CIDR networks, not {_kind(value)}"
+            + (f" {value!r}" if isinstance(value, str | int | float) else "")
+            + "; write it as [a, b] or one `- a` line per entry",
+        )
+    if not value:
+        raise fail(path, f"must not be empty: {_EMPTY[key]}")
+    seen: list[Network] = []
+    for i, item in enumerate(value):
+        item_path = (*path, str(i))
+        net = _network(item, item_path, key, fail)
+        for j, earlier in enumerate(seen):
+            if net == earlier:
+                raise fail(item_path, f"{item!r} repeats entry {j} ({earlier}); remove one of them")
+            if _inside(net, earlier):
+                raise fail(item_path, f"{item!r} lies inside entry {j} ({earlier}), which "
+                                      "already covers it; remove it")
+            if _inside(earlier, net):
+                raise fail(item_path, f"{item!r} contains entry {j} ({earlier}); remove entry "
+                                      f"{j}, which it already covers")
+        seen.append(net)
+        if key in _OPENS:
+            _check_wide(net, item, item_path, key, warn)
+        if key == "dns_servers" and net.network_address.is_loopback:
+            warn(item_path, f"{item!r} is the gateway itself: loopback traffic is always allowed, "
+                            "so this entry allows nothing; a resolver on the gateway that "
+                            "recurses needs 53/tcp+udp to every name server, which this firewall "
+                            "blocks; list the upstream resolvers it forwards to instead")
+    return tuple(seen)
+
+
+def _inside(a: Network, b: Network) -> bool:
+    """Whether network `a` lies inside `b` (False across families)."""
+    if isinstance(a, IPv4Network) and isinstance(b, IPv4Network):
+        return a.subnet_of(b)
+    if isinstance(a, IPv6Network) and isinstance(b, IPv6Network):
+        return a.subnet_of(b)
+    return False
+
+
+def _network(value: object, path: Path, key: str,
+             fail: Callable[[Path, str], Exception]) -> Network:
+    example = "e.g. 10.0.0.5, 192.0.2.0/24, 2001:db8::5 or 2001:db8::/64"
+    if key == "dns_servers":
+        example = "e.g. 1.1.1.1 or 2606:4700:4700::1111"
+    if not isinstance(value, str):
+        shown = f" {value!r}" if isinstance(value, int | float) else ""
+        raise fail(path, f"must be an IP address or CIDR network written as text, not "
+                         f"{_kind(value)}{shown}; {example}")
+    text = value.strip()
+    if not text:
+        raise fail(path, f"is empty; write an IP address or CIDR network, {example}")
+    try:
+        loose = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise fail(path, f"{value!r} is not an IP address or CIDR network; {example}") from None
+    if isinstance(loose, IPv6Network) and loose.network_address.scope_id is not None:
+        plain = str(loose.network_address).split("%", 1)[0]
+        raise fail(path, f"{value!r} has a zone index (the part after %), which a firewall "
+                         f"cannot match; write {plain}")
+    host = ipaddress.ip_interface(text).ip
+    if host != loose.network_address:  # host bits set: 10.0.0.5/24 is a host or a network
+        if key == "dns_servers":
+            raise fail(path, f"{value!r} has host bits set; dns_servers lists resolvers: write "
+                             f"the resolver's address, {host}")
+        raise fail(path, f"{value!r} has host bits set: write {loose} for the whole network or "
+                         f"{host} for the single host")
+    net = loose
+    if isinstance(net, IPv6Network):
+        mapped = net.network_address.ipv4_mapped
+        if mapped is not None:
+            raise fail(path, f"{value!r} is an IPv4-mapped IPv6 address, which never appears on "
+                             f"the wire; write the IPv4 address {mapped} instead")
+    if net.prefixlen == net.max_prefixlen and net.network_address.is_unspecified:
+        raise fail(path, f"{value!r} is the unspecified address, not a host; {example}")
+    if key == "dns_servers" and net.prefixlen != net.max_prefixlen:
+        raise fail(path, f"{value!r} is a network of {net.num_addresses} addresses; dns_servers "
+                         f"lists resolvers: write each resolver's own address, {example}")
+    return net
+
+
+def _check_wide(net: Network, item: object, path: Path, key: str,
+                warn: Callable[[Path, str], None]) -> None:
+    """Warn when a source list opens its port to the world or to a huge public range.
+
+    /0 is the whole internet. A public network wider than /8 (IPv4) or /32 (IPv6, a whole LIR
+    allocation) belongs to many organisations, so it cannot be "restricted sources"; wide private
+    ranges (10.0.0.0/8, fc00::/7) are ordinary internal networks and pass silently.
+    """
+    family = f"IPv{net.version}"
+    opens, ask = _OPENS[key]
+    if net.prefixlen == 0:
+        warn(path, f"{item!r} opens {opens} to the whole {family} internet; the prerequisites "
+                   f"ask for {ask}")
+    elif net.prefixlen < _WIDE_PREFIX[net.version] and not net.is_private:
+        warn(path, f"{item!r} opens {opens} to {net.num_addresses} public {family} addresses; "
+                   f"the prerequisites ask for {ask}")
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "empty"
+    return {dict: "a mapping", list: "a list", str: "a string", int: "a number",
+            float: "a number"}.get(type(value), "a value")
+
+
+def _path_part(key: object) -> str:
+    """A key as a path element: itself when plain printable text, else its repr."""
+    if isinstance(key, str) and key.isprintable():
+        return key
+    return repr(key)
+
 
 
 class FirewallFamily(Family):

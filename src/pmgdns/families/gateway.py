@@ -10,17 +10,18 @@ its TXT shares the `v=spf1` value; `absent: true` on the node's zone removes the
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..checker import shown
-from ..model import Domain, Gateway, RecordSpec, Site, in_zone, relative, zone_of
+from ..spec.model import Domain, Gateway, RecordSpec, Site, in_zone, relative, zone_of
+from ..spec.values import shown
 from .base import SPF, WHOLE, Claim, Family, Key, Path, Slot, ZoneContext, txt
+from .checking import APPLY, FAIL, OK, WARN, Check, Probe
+from .spf import spf_checks
 
 if TYPE_CHECKING:
-    from ..checker import Checker
-    from ..checks import Check, Probe
+    from ..spec.values import Checker
 
 HELO_SPF = "v=spf1 a -all"
 DOC_V4 = [ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")]
@@ -65,10 +66,8 @@ def check_ip(c: Checker, value: Any, path: Path, version: int,
     return str(addr)
 
 
-def _node(c: Checker, value: Any, path: Path) -> Gateway:
-    from . import FAMILIES
-
-    extra = {k.name: k for f in FAMILIES for k in f.node_keys}
+def _node(c: Checker, value: Any, path: Path, families: Sequence[Family]) -> Gateway:
+    extra = {k.name: k for f in families for k in f.node_keys}
     g = c.mapping(value, path, NODE_KEYS + tuple(extra))
     for required in ("hostname", "ipv4"):
         if required not in g:
@@ -85,7 +84,7 @@ def _node(c: Checker, value: Any, path: Path) -> Gateway:
     return Gateway(hostname, ipv4, ipv6, prio, options=options)
 
 
-def _nodes(c: Checker, top: Mapping[str, Any]) -> tuple[Gateway, ...]:
+def _nodes(c: Checker, top: Mapping[str, Any], families: Sequence[Family]) -> tuple[Gateway, ...]:
     if "gateway" in top and "gateways" in top:
         raise c.fail(("gateways",), "and `gateway:` are both given; keep one: `gateway:` for a "
                                     "single node, `gateways:` (a list) for a cluster")
@@ -93,12 +92,12 @@ def _nodes(c: Checker, top: Mapping[str, Any]) -> tuple[Gateway, ...]:
         if "gateway" not in top:
             raise c.fail(("gateway",), "is missing; every spec needs version, gateway (or "
                                        "gateways), dkim and domains")
-        return (_node(c, top["gateway"], ("gateway",)),)
+        return (_node(c, top["gateway"], ("gateway",), families),)
     raw = top["gateways"]
     if not isinstance(raw, list) or not raw:
         raise c.fail(("gateways",), "must be a non-empty list of nodes, e.g. "
                                     "[{hostname: mx1.example.com, ipv4: 198.51.100.25}]")
-    nodes = tuple(_node(c, n, ("gateways", str(i))) for i, n in enumerate(raw))
+    nodes = tuple(_node(c, n, ("gateways", str(i)), families) for i, n in enumerate(raw))
     seen: dict[str, int] = {}
     for i, node in enumerate(nodes):
         for what, value in (("hostname", node.hostname), ("address", node.ipv4),
@@ -158,9 +157,11 @@ class GatewayFamily(Family):
     name = "gateway"
     top_keys = ("gateway", "gateways", "retired_gateways")
     domain_keys = (Key("gateways", (), _subset),)
+    # every family's node keys (`node_keys`): set by the registry, `pmgdns.families`
+    families: Sequence[Family] = ()
 
     def parse_top(self, c: Checker, top: Mapping[str, Any]) -> Gateways:
-        nodes = _nodes(c, top)
+        nodes = _nodes(c, top, self.families)
         return Gateways(nodes, _retired(c, top.get("retired_gateways"), nodes))
 
     def check_site(self, c: Checker, site: Site) -> None:
@@ -214,8 +215,6 @@ class GatewayFamily(Family):
         return out
 
     def node_checks(self, probe: Probe, node: Gateway) -> list[Check]:
-        from ..checks import APPLY, FAIL, OK, WARN, Check
-        from .spf import spf_checks
 
         g = node.fqdn
         out: list[Check] = []
@@ -252,10 +251,10 @@ class GatewayFamily(Family):
 
 
 def ptr_check(probe: Probe, node: Gateway, address: str) -> Check:
+
+
+    # start-up time: dnspython's resolver stack is for verify only
     import dns.reversename
-
-    from ..checks import APPLY, FAIL, OK, Check
-
     g = node.fqdn
     reverse = dns.reversename.from_address(address).to_text()
     names = [str(r.target) for r in probe.rrset(reverse, "PTR")]

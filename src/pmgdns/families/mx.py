@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..model import Domain, RecordSpec, Site
+from ..spec.model import Domain, RecordSpec, Site
 from .base import WHOLE, Claim, Family, Key, Path, Slot, ZoneContext
+from .checking import APPLY, FAIL, OK, Check, Probe
 
 if TYPE_CHECKING:
-    from ..checker import Checker
-    from ..checks import Check, Probe
+    from ..spec.values import Checker
 
 
 def _priority(c: Checker, value: Any, path: Path, inherited: Any = None) -> int:
@@ -38,7 +38,6 @@ class MxFamily(Family):
         return ctx.claim_desired({("", "MX"): WHOLE})
 
     def domain_checks(self, probe: Probe, domain: Domain) -> list[Check]:
-        from ..checks import APPLY, FAIL, OK, Check
 
         if domain.options.get("parked"):
             return []

@@ -13,12 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..model import Domain, RecordSpec, Site
+from ..spec.model import Domain, RecordSpec, Site
 from .base import DKIM, DMARC, SPF, WHOLE, Claim, Family, Key, Path, Slot, ZoneContext, txt
+from .checking import APPLY, FAIL, OK, Check, Probe
+from .dmarc import Dmarc, dmarc_checks
 
 if TYPE_CHECKING:
-    from ..checker import Checker
-    from ..checks import Check, Probe
+    from ..spec.values import Checker
 
 NULL_MX = "0 ."
 NULL_SPF = "v=spf1 -all"
@@ -57,8 +58,6 @@ class ParkedFamily(Family):
         return out
 
     def domain_checks(self, probe: Probe, domain: Domain) -> list[Check]:
-        from ..checks import APPLY, FAIL, OK, Check
-        from .dmarc import Dmarc, dmarc_checks
 
         if not domain.parked:
             return []

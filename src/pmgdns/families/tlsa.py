@@ -14,20 +14,20 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..model import Domain, Gateway, RecordSpec, Site, in_zone, relative, zone_of
+from ..core.errors import TransportError
+from ..spec.certs import spki_sha256
+from ..spec.model import Domain, Gateway, RecordSpec, Site, in_zone, relative, zone_of
 from .base import WHOLE, Claim, Family, Key, Path, Slot, ZoneContext
+from .checking import APPLY, FAIL, OK, WARN, Check, Probe
 
 if TYPE_CHECKING:
-    from ..checker import Checker
-    from ..checks import Check, Probe
+    from ..spec.values import Checker
 
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 MAX_CERT = 1024 * 1024  # bytes
 
 
 def _parse(c: Checker, value: Any, path: Path, inherited: Any) -> tuple[str, ...] | None:
-    from ..errors import TransportError
-    from ..transport import spki_sha256
 
     if value is None:
         return None
@@ -82,7 +82,6 @@ class TlsaFamily(Family):
         return out
 
     def node_checks(self, probe: Probe, node: Gateway) -> list[Check]:
-        from ..checks import APPLY, FAIL, OK, WARN, Check
 
         digests: tuple[str, ...] | None = node.options.get("tlsa")
         if not digests:

@@ -7,12 +7,12 @@ import secrets
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..model import Domain, RecordSpec, Site
+from ..spec.model import Domain, RecordSpec, Site
 from .base import SPF, Claim, Family, Key, Path, Slot, ZoneContext, txt
+from .checking import APPLY, FAIL, OK, Check, Probe
 
 if TYPE_CHECKING:
-    from ..checker import Checker
-    from ..checks import Check, Probe
+    from ..spec.values import Checker
 
 NULL_SPF = "v=spf1 -all"
 
@@ -33,7 +33,6 @@ class WildcardSpfFamily(Family):
         return ctx.claim_desired({("*", "TXT"): txt(SPF)})
 
     def domain_checks(self, probe: Probe, domain: Domain) -> list[Check]:
-        from ..checks import APPLY, FAIL, OK, Check
 
         if not domain.wildcard_spf:
             return []

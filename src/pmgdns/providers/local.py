@@ -25,7 +25,7 @@ import dns.zone
 from octodns.record import Delete
 from octodns_bind import ZoneFileProvider, ZoneFileSourceLoadFailure
 
-from ..errors import FileProblem
+from ..core.errors import FileProblem
 from .bind import populate_from, rdatas_of
 
 MAX_ZONE_FILE = 256 * 1024 * 1024  # bytes; a zone file larger than this is refused

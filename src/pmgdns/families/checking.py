@@ -1,0 +1,76 @@
+"""What the record families' `verify` checks are made of: a `Check` result, the options of a
+run, and the `Probe` protocol: what a check may ask of the world (DNS answers as plain values, an
+SMTP session with a node, the MTA-STS policy a domain serves). `pmgdns.verify.probe` implements
+it; the families never talk to the network themselves."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import dns.resolver
+
+from ..spec.model import Domain, Gateway, Site
+
+OK, WARN, FAIL = "OK", "WARN", "FAIL"
+APPLY = "run `pmgdns apply`"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One verify result. `subject` is a domain or a gateway node (FQDN); `family` the record
+    family that checked; `observed`/`expected` what the DNS answered and what the spec wants."""
+
+    subject: str
+    family: str
+    check: str
+    status: str
+    message: str
+    fix: str = ""
+    observed: str = ""
+    expected: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {"subject": self.subject, "family": self.family, "check": self.check,
+                "status": self.status, "message": self.message, "fix": self.fix,
+                "observed": self.observed, "expected": self.expected}
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    """What verify does beyond DNS: `smtp` connects to each node on port 25; `resolve` maps
+    (name, port) to the (address, port) to connect to instead; `ca_file` replaces the system's
+    trust store for SMTP and HTTPS."""
+
+    smtp: bool = False
+    resolve: Mapping[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
+    ca_file: str | None = None
+
+
+class Probe(Protocol):
+    """The DNS as verify sees it, the spec it checks against, and what else it may do."""
+
+    site: Site
+    resolver: dns.resolver.Resolver  # for checkdmarc's parsers, which resolve on their own
+    options: VerifyOptions
+
+    def rrset(self, name: str, rtype: str) -> list[Any]:
+        """The rdatas at (name, type); [] for no answer and NXDOMAIN."""
+
+    def txt(self, name: str) -> list[str]:
+        """Every TXT value at name, its strings joined, sorted."""
+
+    def addresses(self, name: str) -> set[str]:
+        """Every A and AAAA address at name."""
+
+    def cname(self, name: str) -> str | None:
+        """The CNAME target at name, if any."""
+
+    def smtp_checks(self, family: str, node: Gateway, tlsa: Sequence[str]) -> list[Check]:
+        """A sender's session with the node on port 25 (STARTTLS, certificate, TLSA match)."""
+
+    def policy_checks(self, family: str, domain: Domain, rendered: str,
+                      address: str | None) -> list[Check]:
+        """The MTA-STS policy served at https://mta-sts.D/ against the rendered one; `address`
+        is where to connect (None: a --resolve mapping says)."""

@@ -1,0 +1,180 @@
+"""Plan output for people (text, markdown) and machines (json, spec-v1 §5)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..core.text import visible
+from ..plan.engine import Change, PlanResult
+
+Styler = Callable[[str, str], str]
+MARKDOWN_MARKER = "<!-- pmgdns-plan -->"
+SYMBOL = {"create": "+", "update": "~", "delete": "-"}
+COLOUR = {"create": "green", "update": "yellow", "delete": "red"}
+
+
+def plain(text: str, colour: str) -> str:
+    return text
+
+
+def _short(value: str, limit: int) -> str:
+    value = visible(value)
+    if limit <= 0 or len(value) <= limit:
+        return value
+    keep = limit // 2
+    return f"{value[:keep]}…{value[-keep:]} ({len(value)} bytes)"
+
+
+def _quote(type_: str, value: str, limit: int) -> str:
+    if type_ in ("TXT", "SPF"):
+        return f'"{_short(presented(value), limit)}"'
+    return _short(value, limit)
+
+
+def summary_line(result: PlanResult) -> str:
+    s = result.summary()
+    return f"Plan: {s['create']} to add, {s['update']} to change, {s['delete']} to destroy."
+
+
+def _change_lines(c: Change, style: Styler, limit: int) -> list[str]:
+    sym = style(SYMBOL[c.action], COLOUR[c.action])
+    head = f"  {sym} {visible(c.name)} {c.type} {c.ttl}"
+    if c.action == "create" and len(c.values) == 1:
+        return [f"{head}  {_quote(c.type, c.values[0], limit)}"]
+    if c.action == "delete" and len(c.previous) == 1:
+        return [f"{head}  {_quote(c.type, c.previous[0], limit)}"]
+    if c.action == "update" and c.previous_ttl not in (None, c.ttl):
+        head = f"  {sym} {visible(c.name)} {c.type} {c.previous_ttl} -> {c.ttl}"
+    lines = [head]
+    old, new = set(c.previous), set(c.values)
+    for v in c.previous:
+        if v not in new:
+            lines.append(f"      {style('-', 'red')} {_quote(c.type, v, limit)}")
+    for v in c.values:
+        if v not in old:
+            lines.append(f"      {style('+', 'green')} {_quote(c.type, v, limit)}")
+        else:
+            lines.append(f"        {_quote(c.type, v, limit)}")
+    return lines
+
+
+SUMMARY_ABOVE = 10  # (zone, target) pairs; more than that print one table row each unless -v
+
+
+def _table(groups: dict[tuple[str, str], list[Change]], style: Styler) -> list[str]:
+    width = max(len(z) for z, _ in groups)
+    twidth = max(len(t) for _, t in groups)
+    lines = [f"  {'zone':<{width}}  {'target':<{twidth}}    add  change  destroy"]
+    for (zone, target), changes in groups.items():
+        add, change, destroy = (sum(1 for c in changes if c.action == a) for a in SYMBOL)
+        lines.append(f"  {zone:<{width}}  {target:<{twidth}}  {style(f'{add:>5}', 'green')}  "
+                     f"{style(f'{change:>6}', 'yellow')}  {style(f'{destroy:>7}', 'red')}")
+    lines.append("  (one row per zone and target; -v or --format json for every record)")
+    return lines
+
+
+def plan_text(result: PlanResult, manual: Sequence[dict[str, str]], notes: Sequence[str],
+              style: Styler = plain, verbose: bool = False) -> str:
+    limit = 0 if verbose else 96
+    lines: list[str] = []
+    if not result.has_changes:
+        lines.append("No changes. The DNS matches the spec.")
+    groups = result.by_zone_target()
+    if len(groups) > SUMMARY_ABOVE and not verbose:
+        lines.extend(_table(groups, style))
+        lines.append("")
+        groups = {}
+    for (zone, target), changes in groups.items():
+        lines.append(style(f"{zone} at {target}:", "bold"))
+        for c in changes:
+            lines.extend(_change_lines(c, style, limit))
+        lines.append("")
+    for n in notes:
+        lines.append(f"Note: {visible(n)}")
+    if result.unsafe:
+        if lines and lines[-1]:
+            lines.append("")
+        for u in result.unsafe:
+            lines.append(style(f"Warning: {visible(u)} (apply needs --force)", "yellow"))
+    if manual:
+        if lines and lines[-1]:
+            lines.append("")
+        lines.append("Manual step (only the hoster can do this; `pmgdns ptr-ticket` writes the "
+                     "request):")
+        for m in manual:
+            lines.append(f"  PTR {m['address']} -> {m['name']}")
+    if result.has_changes:
+        lines.append("")
+        lines.append(style(summary_line(result), "bold"))
+    return "\n".join(lines).strip("\n") + "\n"
+
+
+def _md_cell(text: str) -> str:
+    return visible(text).replace("|", "\\|").replace("\n", " ")
+
+
+def md_code(text: str) -> str:
+    """`text` as inline code in a Markdown table cell, whatever it holds: fenced by more
+    backticks than any run of them in it (CommonMark), pipes escaped for the table, so a
+    backtick or a pipe in a value cannot end the span or the cell."""
+    shown = visible(text).replace("|", "\\|")
+    run = max((len(m) for m in re.findall("`+", shown)), default=0)
+    fence = "`" * (run + 1)
+    pad = " " if shown.startswith("`") or shown.endswith("`") or not shown.strip() else ""
+    return f"{fence}{pad}{shown}{pad}{fence}"
+
+
+def presented(value: str) -> str:
+    """A TXT value as DNS presentation text shows it inside quotes: `\\` and `\"` escaped,
+    and every acting character escaped (`visible`)."""
+    return visible(value.replace("\\", "\\\\").replace('"', '\\"'))
+
+
+def plan_markdown(result: PlanResult, manual: Sequence[dict[str, str]],
+                  notes: Sequence[str]) -> str:
+    lines = [MARKDOWN_MARKER, "### pmgdns plan", ""]
+    if not result.has_changes:
+        lines.append("**No changes.** The DNS matches the spec.")
+    else:
+        lines.append(f"**{summary_line(result)}**")
+        for (zone, target), changes in result.by_zone_target().items():
+            lines += ["", f"#### `{zone}` at `{target}`", "",
+                      "| | Name | Type | TTL | Before | After |", "|---|---|---|---|---|---|"]
+            for c in changes:
+                before = "<br>".join(md_code(_short(v, 80)) for v in c.previous)
+                after = "<br>".join(md_code(_short(v, 80)) for v in c.values)
+                name = f"`{c.name}`" if c.name.isprintable() and "`" not in c.name \
+                    and "|" not in c.name else md_code(c.name)
+                lines.append(f"| {SYMBOL[c.action]} {c.action} | {name} | {c.type} | "
+                             f"{c.ttl} | {before} | {after} |")
+    for u in result.unsafe:
+        lines += ["", f"> **Warning:** {_md_cell(u)} (apply needs `--force`)"]
+    for n in notes:
+        lines += ["", f"> **Note:** {_md_cell(n)}"]
+    if manual:
+        lines += ["", "**Manual step** (the hoster sets reverse DNS; `pmgdns ptr-ticket` writes "
+                      "the request):", ""]
+        for m in manual:
+            lines.append(f"- PTR `{m['address']}` → `{m['name']}`")
+    return "\n".join(lines) + "\n"
+
+
+def plan_json_data(result: PlanResult, manual: Sequence[dict[str, str]],
+                   notes: Sequence[str]) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "changes": [c.to_json() for c in result.changes],
+        "summary": result.summary(),
+        "manual": list(manual),
+        "checksum": result.checksum,
+        "notes": list(notes),
+        "unsafe": list(result.unsafe),
+    }
+
+
+def plan_json(result: PlanResult, manual: Sequence[dict[str, str]],
+              notes: Sequence[str]) -> str:
+    return json.dumps(plan_json_data(result, manual, notes), indent=2) + "\n"

@@ -1,0 +1,1 @@
+"""Requests for whoever holds what pmgdns cannot change: the hoster's PTR."""

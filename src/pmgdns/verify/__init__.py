@@ -1,0 +1,1 @@
+"""What the world answers, checked against the spec: the probe, the run, SMTP, policy, TLSA."""

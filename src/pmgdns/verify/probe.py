@@ -1,0 +1,117 @@
+"""The `Probe` of a verify run: one dnspython resolver asked for every (name, type) once, and the
+SMTP and MTA-STS policy checkers behind the families' transport checks."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import dns.exception
+import dns.resolver
+
+from ..core.errors import UsageError
+from ..families.checking import Check, VerifyOptions
+from ..spec.model import Domain, Gateway, Site
+from .policy import mta_sts_checks
+from .session import Finding, connect_address
+from .smtp import smtp_checks
+
+
+def make_resolver(nameserver: str | None, timeout: float = 5.0) -> dns.resolver.Resolver:
+    """The system's resolver, or one that asks only HOST[:PORT] (IPv6 as [addr]:port)."""
+    if nameserver is None:
+        resolver = dns.resolver.Resolver()
+    else:
+        host, port = split_hostport(nameserver)
+        resolver = dns.resolver.Resolver(configure=False)
+        resolver.nameservers = [host]
+        resolver.port = port
+    resolver.lifetime = timeout
+    resolver.timeout = timeout
+    # one verify run asks each (name, type) once (the gateway's addresses are asked for every
+    # domain, checkdmarc asks again what pmgdns asked); answers live for their TTL
+    resolver.cache = dns.resolver.LRUCache(200_000)
+    return resolver
+
+
+def split_hostport(text: str) -> tuple[str, int]:
+    host, port_text = text, "53"
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest.startswith(":"):
+            port_text = rest[1:]
+    elif text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+    try:
+        ipaddress.ip_address(host)
+        port = int(port_text)
+    except ValueError:
+        raise UsageError(f"--nameserver {text}: give an IP address, optionally with :PORT "
+                         "(e.g. 127.0.0.1:5353 or [::1]:53)") from None
+    if not 0 < port < 65536:
+        raise UsageError(f"--nameserver {text}: the port must be 1-65535")
+    return host, port
+
+
+@dataclass
+class DnsProbe:
+    """The DNS as verify sees it, the spec it checks against, and what else it may do."""
+
+    site: Site
+    resolver: dns.resolver.Resolver
+    options: VerifyOptions = field(default_factory=VerifyOptions)
+    # answers of this run, empty ones included (the resolver's cache keeps positive ones)
+    _seen: dict[tuple[str, str], list[Any]] = field(default_factory=dict, repr=False)
+
+    def rrset(self, name: str, rtype: str) -> list[Any]:
+        key = (name.lower(), rtype)
+        if key in self._seen:
+            return self._seen[key]
+        try:
+            answer = self.resolver.resolve(name, rtype, raise_on_no_answer=False)
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoNameservers):
+            self._seen[key] = []
+            return []
+        rrset = answer.rrset
+        # a CNAME chain answers for another name; callers that care check CNAME themselves
+        found = [] if rrset is None else list(rrset)
+        self._seen[key] = found
+        return found
+
+    def txt(self, name: str) -> list[str]:
+        return sorted(b"".join(r.strings).decode("utf-8", "replace")
+                      for r in self.rrset(name, "TXT"))
+
+    def addresses(self, name: str) -> set[str]:
+        return {r.address for t in ("A", "AAAA") for r in self.rrset(name, t)}
+
+    def cname(self, name: str) -> str | None:
+        found = self.rrset(name, "CNAME")
+        return str(found[0].target) if found else None
+
+    def smtp_checks(self, family: str, node: Gateway, tlsa: Sequence[str]) -> list[Check]:
+        out: list[Check] = []
+        for address in node.addresses:
+            host, port = connect_address(node.hostname, 25, address, self.options.resolve)
+            found = smtp_checks(node.hostname, host, port, ca_file=self.options.ca_file,
+                                tlsa=tlsa, now=datetime.now(UTC), timeout=self.resolver.lifetime)
+            out.extend(_checks(node.fqdn, family, found))
+            if (node.hostname, 25) in self.options.resolve:
+                break  # one mapped destination: the same server for every address
+        return out
+
+    def policy_checks(self, family: str, domain: Domain, rendered: str,
+                      address: str | None) -> list[Check]:
+        nodes = [n.hostname for n in self.site.nodes_for(domain)]
+        found = mta_sts_checks(domain.name, rendered, nodes, resolve=self.options.resolve,
+                               ca_file=self.options.ca_file, default_address=address,
+                               timeout=self.resolver.lifetime)
+        return _checks(domain.name, family, found)
+
+
+def _checks(subject: str, family: str, findings: Sequence[Finding]) -> list[Check]:
+    return [Check(subject, family, f.check, f.status, f.message, f.fix, f.observed, f.expected)
+            for f in findings]

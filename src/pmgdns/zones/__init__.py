@@ -1,0 +1,1 @@
+"""From records to octoDNS: records, zone source, ownership processor, rendering, providers."""
