@@ -158,8 +158,8 @@ def test_not_a_list() -> None:
 def test_not_a_mapping() -> None:
     err = failure(["10.0.0.5"])
     assert err.path == ("firewall",)
-    assert "must be a mapping with the keys mail_servers, admin_sources, dns_servers, not a list" \
-        == err.message
+    assert err.message == ("must be a mapping with the keys mail_servers, admin_sources, "
+                           "dns_servers (and optionally ssh_sources), not a list")
 
 
 def test_entry_that_is_not_text() -> None:
