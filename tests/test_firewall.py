@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from pmgdns.families.firewall import ClusterNode, Firewall, parse_firewall
 from pmgdns.firewall.rules import (
@@ -916,3 +917,11 @@ def test_validate_warns_once_when_ssh_stays_closed(project: Any) -> None:
     cluster_spec(project, {**LAB_FIREWALL, "ssh_sources": ["198.51.100.0/24"]})
     result = project.run("validate")
     assert result.code == 0 and ssh_warnings(result.err) == [], result.err
+
+
+def test_readme_firewall_block_is_a_valid_block_with_ssh_sources() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = re.search(r"```yaml\n(firewall:\n.*?)```", readme, re.S)
+    assert block, "the README's firewall section has no `firewall:` example"
+    fw, warnings = check(yaml.safe_load(block.group(1))["firewall"])
+    assert fw.ssh_sources and warnings == []
