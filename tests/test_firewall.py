@@ -13,20 +13,23 @@ import ipaddress
 import json
 import re
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from pmgdns.families.firewall import Firewall, parse_firewall
+from pmgdns.families.firewall import ClusterNode, Firewall, parse_firewall
 from pmgdns.firewall.rules import (
     FORMATS,
     render_markdown,
     render_nftables,
     render_pve,
 )
+
+from .netns import Lab
 
 NFT = "/usr/sbin/nft"
 SPEC: dict[str, Any] = {
@@ -158,8 +161,8 @@ def test_not_a_list() -> None:
 def test_not_a_mapping() -> None:
     err = failure(["10.0.0.5"])
     assert err.path == ("firewall",)
-    assert "must be a mapping with the keys mail_servers, admin_sources, dns_servers, not a list" \
-        == err.message
+    assert err.message == ("must be a mapping with the keys mail_servers, admin_sources, "
+                           "dns_servers (and optionally ssh_sources), not a list")
 
 
 def test_entry_that_is_not_text() -> None:
@@ -681,3 +684,244 @@ def test_firewall_command_and_validate_warning(project: Any, tmp_path: Path) -> 
     assert "[OPTIONS]" in pve.out and "[RULES]" in pve.out and "enable: 1" in pve.out
     md = project.run("firewall", "--format", "markdown")
     assert "| " in md.out and "8006" in md.out and "mx1.example.com" in md.out
+
+
+# ------------------------------------------------------------------------------------------
+# ssh_sources, and a cluster's nodes (spec-v1 §6.3, v1.2)
+
+
+def test_ssh_sources_is_optional_and_checked_like_the_other_lists() -> None:
+    fw, warnings = check(SPEC)
+    assert fw.ssh_sources == () and warnings == []
+    fw, warnings = check(spec(ssh_sources=["203.0.113.0/24", "2001:db8:3::7"]))
+    assert fw.ssh_sources == (IPv4Network("203.0.113.0/24"), IPv6Network("2001:db8:3::7/128"))
+    assert warnings == []
+    err = failure(spec(ssh_sources=[]))
+    assert err.path == ("firewall", "ssh_sources")
+    assert "must not be empty" in err.message and "open to nobody" in err.message
+    assert "leaving the key out" in err.message and "remove the key" in err.message
+    err = failure(spec(ssh_sources=["203.0.113.0/24", "203.0.113.9"]))
+    assert err.path == ("firewall", "ssh_sources", "1") and "lies inside entry 0" in err.message
+    err = failure(spec(ssh_sources=["203.0.113.9", "203.0.113.9/32"]))
+    assert "repeats entry 0" in err.message
+    err = failure(spec(ssh_sources=["203.0.113.9/24"]))
+    assert "has host bits set" in err.message and "203.0.113.0/24" in err.message
+    err = failure(spec(ssh_sources="203.0.113.9"))
+    assert err.path == ("firewall", "ssh_sources") and "must be a list" in err.message
+    _, warnings = check(spec(ssh_sources=["0.0.0.0/0", "::/0"]))
+    assert [p for p, _ in warnings] == [("firewall", "ssh_sources", "0"),
+                                        ("firewall", "ssh_sources", "1")]
+    assert "opens SSH (22/tcp) to the whole IPv4 internet" in warnings[0][1]
+    assert "restricted sources only" in warnings[1][1]
+    _, warnings = check(spec(ssh_sources=["64.0.0.0/3", "10.0.0.0/8", "fc00::/7"]))
+    assert [p for p, _ in warnings] == [("firewall", "ssh_sources", "0")]
+    assert "opens SSH (22/tcp) to 536870912 public IPv4 addresses" in warnings[0][1]
+    assert "did you mean 'ssh_sources'?" in failure(spec(ssh_source=["10.0.0.1"])).message
+
+
+NODE_ADDRESSES = {"mx1": ("192.0.2.1", "2001:db8::1"), "mx2": ("192.0.2.2", "2001:db8::2")}
+
+
+def cluster(fw: Firewall, *names: str) -> Firewall:
+    """`fw` with the gateway nodes `names` (default both of NODE_ADDRESSES)."""
+    nodes = tuple(ClusterNode(f"{n}.example.com", tuple(ip_network(a) for a in NODE_ADDRESSES[n]))
+                  for n in names or NODE_ADDRESSES)
+    return dataclasses.replace(fw, nodes=nodes)
+
+
+CLUSTER_PORTS = {
+    ("input", "tcp", 22, ("ip.saddr", "@cluster_nodes_v4")),
+    ("input", "tcp", 22, ("ip6.saddr", "@cluster_nodes_v6")),
+    ("input", "tcp", 8006, ("ip.saddr", "@cluster_nodes_v4")),
+    ("input", "tcp", 8006, ("ip6.saddr", "@cluster_nodes_v6")),
+    ("output", "tcp", 22, ("ip.daddr", "@cluster_nodes_v4")),
+    ("output", "tcp", 22, ("ip6.daddr", "@cluster_nodes_v6")),
+    ("output", "tcp", 8006, ("ip.daddr", "@cluster_nodes_v4")),
+    ("output", "tcp", 8006, ("ip6.daddr", "@cluster_nodes_v6")),
+}
+SSH_PORTS = {("input", "tcp", 22, ("ip.saddr", "@ssh_sources_v4")),
+             ("input", "tcp", 22, ("ip6.saddr", "@ssh_sources_v6"))}
+
+
+def test_nftables_of_a_cluster_with_ssh_sources(tmp_path: Path) -> None:
+    fw = cluster(check(spec(ssh_sources=["203.0.113.0/24"]))[0])
+    path = write(tmp_path, render_nftables(fw, "mx1.example.com, mx2.example.com"))
+    done = run(NFT, "-c", "-f", str(path))
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    items = load_in_namespace(path)
+    sets = {s["name"]: s for s in of_kind(items, "set")}
+    assert {element(e) for e in sets["cluster_nodes_v4"]["elem"]} == nets("192.0.2.1/32",
+                                                                          "192.0.2.2/32")
+    assert {element(e) for e in sets["cluster_nodes_v6"]["elem"]} == nets("2001:db8::1/128",
+                                                                          "2001:db8::2/128")
+    assert {element(e) for e in sets["ssh_sources_v4"]["elem"]} == nets("203.0.113.0/24")
+    rules = [describe(r) for r in of_kind(items, "rule")]
+    assert port_rules(rules) == EXPECTED_PORTS | CLUSTER_PORTS | SSH_PORTS
+    for r in rules:
+        if r["matches"].get("tcp.dport") == 22 or "@cluster_nodes_v4" in r["matches"].values():
+            assert r["comment"].startswith(("cluster ", "admin ")), r
+    header = path.read_text().split("\ntable inet pmgdns\n")[0]
+    assert "firewall.ssh_sources" in header and "same file on every node" in header
+
+
+def test_one_node_has_no_cluster_rules_and_no_ssh_without_ssh_sources(tmp_path: Path) -> None:
+    fw = cluster(sample(), "mx1")
+    text = render_nftables(fw, "mx1.example.com")
+    items = load_in_namespace(write(tmp_path, text))
+    assert {s["name"] for s in of_kind(items, "set")} == set(EXPECTED_SETS)
+    assert port_rules([describe(r) for r in of_kind(items, "rule")]) == EXPECTED_PORTS
+    assert "SSH (22/tcp) from anywhere is dropped" in text
+    assert "firewall.ssh_sources" in text and "cluster" not in text
+    pve = render_pve(fw, "mx1.example.com")
+    assert "cluster_nodes" not in pve and "cluster's nodes" not in pve
+    assert "SSH (22/tcp) from anywhere is dropped" in pve
+    assert "cluster" not in render_markdown(fw, "mx1.example.com")
+
+
+def test_pve_and_markdown_of_a_cluster() -> None:
+    fw = cluster(check(spec(ssh_sources=["203.0.113.0/24"]))[0])
+    pve = parse_pve(render_pve(fw, "mx1.example.com, mx2.example.com"))
+    assert set(pve["ipsets"]["cluster_nodes"]) == nets("192.0.2.1/32", "192.0.2.2/32",
+                                                       "2001:db8::1/128", "2001:db8::2/128")
+    assert set(pve["ipsets"]["ssh_sources"]) == nets("203.0.113.0/24")
+    got = {(r["dir"], int(r["dport"]), r.get("source") or r.get("dest")) for r in pve["rules"]
+           if r.get("dport") in ("22", "8006")}
+    assert got == {("IN", 22, "+cluster_nodes"), ("IN", 8006, "+cluster_nodes"),
+                   ("OUT", 22, "+cluster_nodes"), ("OUT", 8006, "+cluster_nodes"),
+                   ("IN", 22, "+ssh_sources"), ("IN", 8006, "+admin_sources")}
+    assert all(r["proto"] == "tcp" and r["action"] == "ACCEPT" for r in pve["rules"]
+               if r.get("dport") in ("22", "8006"))
+
+    md = render_markdown(fw, "mx1.example.com, mx2.example.com")
+    rows = [[c.strip() for c in line.strip("|").split("|")]
+            for line in md.splitlines()[1:] if line.startswith("| ") and line[2].isdigit()]
+    nodes = "cluster nodes: mx1.example.com (192.0.2.1, 2001:db8::1); " \
+            "mx2.example.com (192.0.2.2, 2001:db8::2)"
+    by = {(r[1], r[2], r[3], r[4]) for r in rows}
+    for port in ("22/tcp", "8006/tcp"):
+        assert ("inbound", port, nodes, "gateway") in by
+        assert ("outbound", port, "gateway", nodes) in by
+    assert ("inbound", "22/tcp", "SSH sources (admins): 203.0.113.0/24", "gateway") in by
+    assert "cluster of 2 nodes" in md
+
+
+# -- real packets between namespaces ---------------------------------------------------------
+
+LAB_HOSTS = {**NODE_ADDRESSES, "outsider": ("192.0.2.3", "2001:db8::3"),
+             "admin": ("192.0.2.4", "2001:db8::4")}
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    """mx1, mx2 (the gateway nodes), an outsider and an admin's host on one isolated bridge."""
+    lab = Lab()
+    try:
+        lab.start(LAB_HOSTS)
+        yield lab
+    finally:
+        lab.stop()
+
+
+def cluster_spec(project: Any, firewall: dict[str, Any], *names: str) -> None:
+    data = project.spec()
+    data.pop("gateway")
+    data["gateways"] = [{"hostname": f"{n}.example.com", "ipv4": NODE_ADDRESSES[n][0],
+                         "ipv6": NODE_ADDRESSES[n][1]} for n in names or NODE_ADDRESSES]
+    data["firewall"] = firewall
+    project.write_spec(data)
+
+
+LAB_FIREWALL = {"mail_servers": ["10.0.0.5"], "admin_sources": ["198.51.100.0/24"],
+                "dns_servers": ["1.1.1.1"]}
+
+
+def load_nodes(lab: Lab, project: Any, tmp_path: Path) -> str:
+    """`pmgdns firewall` of the project, checked with `nft -c -f` and loaded into mx1 and mx2."""
+    result = project.run("firewall")
+    assert result.code == 0, result.err
+    done = run(NFT, "-c", "-f", str(write(tmp_path, result.out)))
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    for node in NODE_ADDRESSES:
+        lab.load(node, result.out)
+    text: str = result.out
+    return text
+
+
+def targets(host: tuple[str, str], *ports: int) -> list[tuple[str, int]]:
+    return [(address, port) for address in host for port in ports]
+
+
+def test_cluster_nodes_reach_each_other_and_ssh_sources_reach_ssh(
+        lab: Lab, project: Any, tmp_path: Path) -> None:
+    cluster_spec(project, {**LAB_FIREWALL, "ssh_sources": ["192.0.2.4", "2001:db8::4"]})
+    load_nodes(lab, project, tmp_path)
+    mx1, mx2 = LAB_HOSTS["mx1"], LAB_HOSTS["mx2"]
+    # both ways, IPv4 and IPv6, through the output chain of one node and the input of the other
+    assert set(lab.connect("mx1", targets(mx2, 22, 8006)).values()) == {"ok"}
+    assert set(lab.connect("mx2", targets(mx1, 22, 8006)).values()) == {"ok"}
+    # a host that is not a node: dropped on 22 and 8006
+    assert set(lab.connect("outsider", targets(mx1, 22, 8006)).values()) == {"timeout"}
+    # the admin's host (ssh_sources) reaches SSH, and only SSH
+    assert lab.connect("admin", targets(mx1, 22, 8006)) == {
+        (mx1[0], 22): "ok", (mx1[1], 22): "ok", (mx1[0], 8006): "timeout",
+        (mx1[1], 8006): "timeout"}
+    # outbound, 22 and 8006 go to the other nodes only (the outsider has no rules: the
+    # packets never leave mx2)
+    assert set(lab.connect("mx2", targets(LAB_HOSTS["outsider"], 22, 8006)).values()) == {
+        "timeout"}
+    assert set(lab.connect("admin", targets(LAB_HOSTS["outsider"], 22)).values()) == {"ok"}
+
+
+def test_without_ssh_sources_ssh_is_dropped_but_the_nodes_still_sync(
+        lab: Lab, project: Any, tmp_path: Path) -> None:
+    cluster_spec(project, LAB_FIREWALL)
+    text = load_nodes(lab, project, tmp_path)
+    assert "ssh_sources" not in text.split("\ntable inet pmgdns\n")[1]  # no set, no rule
+    mx1, mx2 = LAB_HOSTS["mx1"], LAB_HOSTS["mx2"]
+    assert set(lab.connect("admin", targets(mx1, 22)).values()) == {"timeout"}
+    assert set(lab.connect("outsider", targets(mx2, 22)).values()) == {"timeout"}
+    assert set(lab.connect("mx1", targets(mx2, 22, 8006)).values()) == {"ok"}
+    assert set(lab.connect("mx2", targets(mx1, 22, 8006)).values()) == {"ok"}
+
+
+def test_single_node_rules_leave_another_host_out(lab: Lab, project: Any,
+                                                  tmp_path: Path) -> None:
+    """The same two hosts with the rules of a one-node spec: no cluster rules, so 22 and 8006
+    are dropped out of mx2 and into mx1."""
+    cluster_spec(project, LAB_FIREWALL, "mx1")
+    load_nodes(lab, project, tmp_path)
+    mx1 = targets(LAB_HOSTS["mx1"], 22, 8006)
+    assert set(lab.connect("mx2", mx1).values()) == {"timeout"}
+    lab.load("mx2", "")  # mx2 without rules: its packets now reach mx1, which drops them
+    assert set(lab.connect("mx2", mx1).values()) == {"timeout"}
+    lab.load("mx1", "")  # and without rules on either side, they pass
+    assert set(lab.connect("mx2", mx1).values()) == {"ok"}
+
+
+def test_validate_warns_once_when_ssh_stays_closed(project: Any) -> None:
+    def ssh_warnings(err: str) -> list[str]:
+        return [line for line in err.splitlines() if "ssh_sources" in line]
+
+    cluster_spec(project, {**LAB_FIREWALL, "mail_servers": ["10.0.0.5", "10.0.0.6"]},
+                 "mx1", "mx2")
+    result = project.run("validate")
+    assert result.code == 0, result.err
+    warned = ssh_warnings(result.err)
+    assert len(warned) == 1, result.err  # once per run, not once per node
+    assert warned[0].startswith("Warning: config/site.yaml, line ")
+    assert "firewall: has no ssh_sources" in warned[0]
+    assert "from anywhere but the cluster's own nodes are dropped" in warned[0]
+    cluster_spec(project, LAB_FIREWALL, "mx1")
+    warned = ssh_warnings(project.run("validate").err)
+    assert len(warned) == 1 and "from anywhere are dropped" in warned[0]
+    cluster_spec(project, {**LAB_FIREWALL, "ssh_sources": ["198.51.100.0/24"]})
+    result = project.run("validate")
+    assert result.code == 0 and ssh_warnings(result.err) == [], result.err
+
+
+def test_readme_firewall_block_is_a_valid_block_with_ssh_sources() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    block = re.search(r"```yaml\n(firewall:\n.*?)```", readme, re.S)
+    assert block, "the README's firewall section has no `firewall:` example"
+    fw, warnings = check(yaml.safe_load(block.group(1))["firewall"])
+    assert fw.ssh_sources and warnings == []

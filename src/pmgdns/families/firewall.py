@@ -4,6 +4,7 @@ block, checked into a `Firewall`. It publishes no records; `pmgdns firewall` ren
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import ipaddress
 from collections.abc import Callable, Mapping
@@ -14,12 +15,14 @@ from typing import TYPE_CHECKING, Any
 from .base import Family
 
 if TYPE_CHECKING:
+    from ..spec.model import Site
     from ..spec.values import Checker
 
 Path = tuple[str, ...]
 Network = IPv4Network | IPv6Network
 
-KEYS = ("mail_servers", "admin_sources", "dns_servers")
+KEYS = ("mail_servers", "admin_sources", "dns_servers", "ssh_sources")
+OPTIONAL = ("ssh_sources",)
 
 # What an empty (or missing) list would mean, and the fix.
 _EMPTY = {
@@ -37,6 +40,11 @@ _EMPTY = {
         "DNSBL and SpamAssassin need DNS); list the resolvers the gateway uses, "
         "e.g. [1.1.1.1, 8.8.8.8]"
     ),
+    "ssh_sources": (
+        "SSH (22/tcp) would be open to nobody, which is what leaving the key out already means "
+        "(and `pmgdns validate` then warns once); list the addresses or networks you "
+        "administer from, e.g. [192.0.2.0/24], or remove the key"
+    ),
 }
 
 # What each source list opens, and what the prerequisites ask for (for the warnings).
@@ -45,6 +53,8 @@ _OPENS = {
                      "26/tcp from your mail servers only: list their addresses"),
     "admin_sources": ("the web UI (8006/tcp)",
                       "restricted sources only: list the networks you administer from"),
+    "ssh_sources": ("SSH (22/tcp)",
+                    "restricted sources only: list the networks you administer from"),
 }
 
 # Warn when a source list holds a public network wider than this (see `_check_wide`).
@@ -52,12 +62,31 @@ _WIDE_PREFIX = {4: 8, 6: 32}
 
 
 @dataclass(frozen=True)
+class ClusterNode:
+    """A gateway node as the firewall sees it: its name and its addresses (/32, /128)."""
+
+    hostname: str
+    addresses: tuple[Network, ...]
+
+
+@dataclass(frozen=True)
 class Firewall:
-    """The checked `firewall:` block. Each tuple is non-empty, without duplicates or overlaps."""
+    """The checked `firewall:` block. Each tuple of the spec is without duplicates or overlaps,
+    and non-empty except `ssh_sources`, which is () when the spec leaves it out."""
 
     mail_servers: tuple[Network, ...]  # may reach 26/tcp
     admin_sources: tuple[Network, ...]  # may reach 8006/tcp
     dns_servers: tuple[Network, ...]  # resolvers: host addresses only (/32 or /128)
+    ssh_sources: tuple[Network, ...] = ()  # may reach 22/tcp (the admins' SSH)
+    nodes: tuple[ClusterNode, ...] = ()  # the gateway nodes (filled in from the spec's gateways)
+
+    @property
+    def cluster(self) -> tuple[Network, ...]:
+        """The addresses of a cluster's nodes, which reach each other on 22/tcp (PMG syncs its
+        database through an SSH tunnel) and 8006/tcp (the API); () with a single node."""
+        if len(self.nodes) < 2:
+            return ()
+        return tuple(a for node in self.nodes for a in node.addresses)
 
 
 # --------------------------------------------------------------------------------------------
@@ -72,7 +101,9 @@ def parse_firewall(
 ) -> Firewall:
     """Check the `firewall:` mapping found at `path`; raise `fail(...)` on the first error."""
     if not isinstance(value, dict):
-        raise fail(path, f"must be a mapping with the keys {', '.join(KEYS)}, not {_kind(value)}")
+        required = ", ".join(k for k in KEYS if k not in OPTIONAL)
+        raise fail(path, f"must be a mapping with the keys {required} (and optionally "
+                         f"{', '.join(OPTIONAL)}), not {_kind(value)}")
     for key in value:
         if key not in KEYS:
             name = key if isinstance(key, str) else str(key)
@@ -85,12 +116,15 @@ def parse_firewall(
     lists: dict[str, tuple[Network, ...]] = {}
     for key in KEYS:
         if key not in value:
+            if key in OPTIONAL:
+                continue
             raise fail((*path, key), f"is missing: {_EMPTY[key]}")
         lists[key] = _network_list(value[key], (*path, key), key, fail, warn)
     return Firewall(
         mail_servers=lists["mail_servers"],
         admin_sources=lists["admin_sources"],
         dns_servers=lists["dns_servers"],
+        ssh_sources=lists.get("ssh_sources", ()),
     )
 
 
@@ -227,6 +261,25 @@ class FirewallFamily(Family):
         if top.get("firewall") is None:
             return None
         return parse_firewall(top["firewall"], ("firewall",), c.fail, c.warn)
+
+    def check_site(self, c: Checker, site: Site) -> None:
+        """Give the firewall the gateway nodes (a cluster's nodes reach each other), and warn
+        once when SSH stays closed."""
+        fw = site.sections.get(self.name)
+        if not isinstance(fw, Firewall) or "gateway" not in site.sections:
+            return
+        nodes = tuple(
+            ClusterNode(g.hostname, tuple(ipaddress.ip_network(a) for a in g.addresses))
+            for g in site.gateways
+        )
+        site.sections[self.name] = dataclasses.replace(fw, nodes=nodes)
+        if not fw.ssh_sources:
+            others = " but the cluster's own nodes" if len(nodes) > 1 else ""
+            c.warn(("firewall",), f"has no ssh_sources, so once `pmgdns firewall`'s rules are "
+                                  f"loaded, new SSH sessions (22/tcp) from anywhere{others} are "
+                                  "dropped and you cannot log in over SSH; list the networks "
+                                  "you administer from in firewall.ssh_sources, e.g. "
+                                  "[192.0.2.0/24], or keep a console at hand")
 
 
 FAMILY = FirewallFamily()

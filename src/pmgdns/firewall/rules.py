@@ -7,7 +7,9 @@ becomes an nftables script (`nft -f`), a Proxmox VE firewall file for the gatewa
 Every format comes from the same rule tables below (`_PORT_RULES`, `_ICMP_RULES`), so the three
 agree. Rules the prerequisites state are marked "prerequisites"; rules the page leaves implicit but
 a host with policy drop needs (loopback, replies, ICMP errors for path MTU, IPv6 neighbour
-discovery, MLD, ping) are marked "implicit" and say why.
+discovery, MLD, ping) are marked "implicit" and say why. A cluster's nodes reach each other on
+22/tcp and 8006/tcp ("cluster", only with two nodes or more), and `ssh_sources` reach 22/tcp
+("admin"); a rule whose address list is absent is left out. One file serves every node.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class _PortRule:
     direction: Direction
     proto: Literal["tcp", "udp"]
     port: int
-    peers: str | None  # a Firewall field (source when in, destination when out); None: any
+    peers: str | None  # a list of `_lists` (source when in, destination when out); None: any
     comment: str  # <= 128 characters (nft's limit), ASCII, no quotes or '#'
     markdown_why: str
 
@@ -62,6 +64,15 @@ _PORT_RULES: tuple[_PortRule, ...] = (
     _PortRule("in", "tcp", 8006, "admin_sources",
               "prerequisites inbound: 8006/tcp from restricted sources - PMG web UI and API",
               "PMG web interface and API (restricted sources only)"),
+    _PortRule("in", "tcp", 22, "ssh_sources",
+              "admin inbound: 22/tcp from the ssh_sources - SSH for the administrators",
+              "SSH for the administrators (the spec's ssh_sources)"),
+    _PortRule("in", "tcp", 22, "cluster_nodes",
+              "cluster inbound: 22/tcp from the nodes - PMG syncs its database through SSH",
+              "PMG cluster: the nodes synchronise their database through an SSH tunnel"),
+    _PortRule("in", "tcp", 8006, "cluster_nodes",
+              "cluster inbound: 8006/tcp from the nodes - API: joining a node, cluster status",
+              "PMG cluster: the API between the nodes (joining a node, cluster status)"),
     _PortRule("out", "udp", 53, "dns_servers",
               "prerequisites outbound: DNS 53/udp to the DNS servers",
               "DNS lookups: mail routing, DNSBL, SPF/DKIM/DMARC checks"),
@@ -86,6 +97,12 @@ _PORT_RULES: tuple[_PortRule, ...] = (
     _PortRule("out", "tcp", 2703, None,
               "prerequisites outbound: Razor 2703/tcp - Cloudmark Razor spam checks",
               "Cloudmark Razor spam checks (discovery.razor.cloudmark.com)"),
+    _PortRule("out", "tcp", 22, "cluster_nodes",
+              "cluster outbound: 22/tcp to the nodes - PMG syncs its database through SSH",
+              "PMG cluster: the nodes synchronise their database through an SSH tunnel"),
+    _PortRule("out", "tcp", 8006, "cluster_nodes",
+              "cluster outbound: 8006/tcp to the nodes - API: joining a node, cluster status",
+              "PMG cluster: the API between the nodes (joining a node, cluster status)"),
 )
 
 _ICMP4_ERRORS = ("destination-unreachable", "time-exceeded", "parameter-problem")
@@ -138,8 +155,60 @@ def _families(nets: Iterable[Network]) -> tuple[list[IPv4Network], list[IPv6Netw
 
 
 def _lists(fw: Firewall) -> dict[str, tuple[Network, ...]]:
-    return {"mail_servers": fw.mail_servers, "admin_sources": fw.admin_sources,
-            "dns_servers": fw.dns_servers}
+    """The address lists by name: the spec's three, `ssh_sources` when given, `cluster_nodes`
+    with two nodes or more."""
+    lists = {"mail_servers": fw.mail_servers, "admin_sources": fw.admin_sources,
+             "dns_servers": fw.dns_servers}
+    if fw.ssh_sources:
+        lists["ssh_sources"] = fw.ssh_sources
+    if fw.cluster:
+        lists["cluster_nodes"] = fw.cluster
+    return lists
+
+
+def _port_rules(fw: Firewall, direction: Direction) -> list[_PortRule]:
+    """The port rules of one direction, without those whose address list is absent."""
+    lists = _lists(fw)
+    return [r for r in _PORT_RULES
+            if r.direction == direction and (r.peers is None or r.peers in lists)]
+
+
+def _set_comment(key: str) -> str:
+    return "the gateway nodes (spec gateways)" if key == "cluster_nodes" else f"spec firewall.{key}"
+
+
+def _node_names(fw: Firewall) -> str:
+    return ", ".join(_shown(n.hostname) for n in fw.nodes)
+
+
+def _ssh_note(fw: Firewall, prefix: str) -> list[str]:
+    """Comment lines on SSH and the cluster, for the header of a file."""
+    if fw.ssh_sources:
+        others = " and between the cluster's nodes" if fw.cluster else ""
+        text = (f"SSH (22/tcp) is accepted from the spec's firewall.ssh_sources{others}; from "
+                "anywhere else it is dropped.")
+    else:
+        others = " but the cluster's nodes" if fw.cluster else ""
+        text = (f"SSH (22/tcp) from anywhere{others} is dropped: open sessions survive, new ones "
+                "do not. To keep SSH, list the networks you administer from in the spec's "
+                "firewall.ssh_sources.")
+    if fw.cluster:
+        text += (f" The cluster's nodes ({_node_names(fw)}) reach each other on 22/tcp (PMG "
+                 "syncs its database through an SSH tunnel) and 8006/tcp (the API); use this "
+                 "same file on every node.")
+    return _wrap(text, prefix)
+
+
+def _wrap(text: str, prefix: str, width: int = 96) -> list[str]:
+    lines: list[str] = []
+    line = ""
+    for word in text.split(" "):
+        if line and len(prefix) + len(line) + 1 + len(word) > width:
+            lines.append(prefix + line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    return [*lines, prefix + line]
 
 
 def _shown(text: str) -> str:
@@ -169,10 +238,8 @@ def render_nftables(fw: Firewall, gateway: str) -> str:
         "# Load:   nft -f pmgdns.nft     (replaces the table inet pmgdns; other tables stay)",
         "# Remove: nft delete table inet pmgdns",
         "#",
-        "# Policy is drop in both directions. SSH (22/tcp) is not in the prerequisites and is",
-        "# dropped: open sessions survive (established), new ones do not. To keep SSH, add to",
-        "# chain input:  ip saddr @admin_sources_v4 tcp dport 22 accept",
-        "#               ip6 saddr @admin_sources_v6 tcp dport 22 accept",
+        "# Policy is drop in both directions.",
+        *_ssh_note(fw, "# "),
         "# DHCP is not allowed (the gateway needs a static public address); IPv6 SLAAC works.",
         "# ARP is not IP and is not filtered by an inet table.",
         "",
@@ -190,13 +257,14 @@ def render_nftables(fw: Firewall, gateway: str) -> str:
                 f"\tset {key}_{suffix} {{",
                 f"\t\ttype {kind}",
                 "\t\tflags interval",
-                f'\t\tcomment "spec firewall.{key}, IPv{suffix[1]}"',
+                f'\t\tcomment "{_set_comment(key)}, IPv{suffix[1]}"',
             ]
             if members:
                 out.append(f"\t\telements = {{ {', '.join(_address(m) for m in members)} }}")
             out.append("\t}")
-    for direction, chain, hook, lo in (("in", "input", "input", "iif"),
-                                       ("out", "output", "output", "oif")):
+    chains: tuple[tuple[Direction, str, str, str], ...] = (("in", "input", "input", "iif"),
+                                                           ("out", "output", "output", "oif"))
+    for direction, chain, hook, lo in chains:
         out += [
             "",
             f"\tchain {chain} {{",
@@ -214,9 +282,7 @@ def render_nftables(fw: Firewall, gateway: str) -> str:
         for icmp in _ICMP_RULES:
             if icmp.direction == direction and icmp.ping:
                 out.append(f"\t\t{_nft_icmp(icmp)}")
-        for rule in _PORT_RULES:
-            if rule.direction != direction:
-                continue
+        for rule in _port_rules(fw, direction):
             match = f"{rule.proto} dport {rule.port} accept comment \"{rule.comment}\""
             if rule.peers is None:
                 out.append(f"\t\t{match}")
@@ -270,8 +336,9 @@ def render_pve(fw: Firewall, gateway: str) -> str:
         "# Check with: pve-firewall compile  (rules with errors are reported and skipped).",
         "#",
         "# Proxmox VE itself accepts replies to allowed connections (conntrack) and, with",
-        "# ndp: 1, IPv6 neighbour discovery; loopback never leaves the VM. SSH (22/tcp) is not",
-        "# in the prerequisites and is dropped. Needs Proxmox VE 7 or later (-icmp-type).",
+        "# ndp: 1, IPv6 neighbour discovery; loopback never leaves the VM. Needs Proxmox VE 7",
+        "# or later (-icmp-type).",
+        *_ssh_note(fw, "# "),
         "",
         "[OPTIONS]",
         "",
@@ -288,7 +355,7 @@ def render_pve(fw: Firewall, gateway: str) -> str:
         "macfilter: 1",
     ]
     for key, nets in _lists(fw).items():
-        out += ["", f"[IPSET {key}] # spec firewall.{key}", ""]
+        out += ["", f"[IPSET {key}] # {_set_comment(key)}", ""]
         v4, v6 = _families(nets)
         members: list[Network] = [*v4, *v6]
         for net in members:
@@ -301,9 +368,7 @@ def render_pve(fw: Firewall, gateway: str) -> str:
                 out.append(_address(net))
     out += ["", "[RULES]", ""]
     for direction in ("in", "out"):
-        for rule in _PORT_RULES:
-            if rule.direction != direction:
-                continue
+        for rule in _port_rules(fw, direction):
             peer = ""
             if rule.peers is not None:
                 peer = f"-{'source' if direction == 'in' else 'dest'} +{rule.peers} "
@@ -327,8 +392,13 @@ def render_markdown(fw: Firewall, gateway: str) -> str:
     """A change request for whoever runs the network firewall in front of the gateway."""
     host = _md(gateway)
     lists = {key: ", ".join(_address(n) for n in nets) for key, nets in _lists(fw).items()}
+    if "cluster_nodes" in lists:  # each node by name, with its addresses
+        lists["cluster_nodes"] = "; ".join(
+            f"{_md(n.hostname)} ({', '.join(_address(a) for a in n.addresses)})"
+            for n in fw.nodes)
     names = {"mail_servers": "mail servers", "admin_sources": "admin sources",
-             "dns_servers": "DNS servers"}
+             "dns_servers": "DNS servers", "ssh_sources": "SSH sources (admins)",
+             "cluster_nodes": "cluster nodes"}
     out = [
         f"## Firewall change request: Proxmox Mail Gateway {host}",
         "",
@@ -337,13 +407,19 @@ def render_markdown(fw: Firewall, gateway: str) -> str:
         "gateway may stay blocked. The firewall is expected to be stateful: replies to allowed "
         "connections pass. IPv6 neighbour discovery stays on the local link and needs no rule "
         "here.",
+        *([] if not fw.cluster else [
+            "",
+            f"The gateway is a cluster of {len(fw.nodes)} nodes: every row applies to each "
+            "node, and the nodes reach each other on 22/tcp (PMG synchronises its database "
+            "through an SSH tunnel) and 8006/tcp (the API).",
+        ]),
         "",
         "| # | Direction | Protocol/port | Source | Destination | Why |",
         "|---|---|---|---|---|---|",
     ]
     rows: list[tuple[str, str, str, str, str]] = []
     merged: dict[tuple[Direction, int, str | None], list[_PortRule]] = {}
-    for rule in _PORT_RULES:  # one row per port: 53/tcp+udp, 443/tcp+udp
+    for rule in (*_port_rules(fw, "in"), *_port_rules(fw, "out")):  # one row per port and peers
         merged.setdefault((rule.direction, rule.port, rule.peers), []).append(rule)
     for direction in ("in", "out"):
         for (way, port, peers), group in merged.items():
