@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-import dns.resolver
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..spec.model import Domain, Gateway, Site
+
+if TYPE_CHECKING:  # start-up time: dnspython's resolver stack loads only for verify
+    import dns.resolver
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 APPLY = "run `pmgdns apply`"

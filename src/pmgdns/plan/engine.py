@@ -13,7 +13,6 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-import multiprocessing
 import os
 import re
 import tempfile
@@ -425,6 +424,9 @@ class Engine:
         _FORKED = (self, manager)
         per_zone: list[list[ZonePlan]] = []
         try:
+            # start-up time: worker processes are for large fleets only
+            import multiprocessing
+
             with multiprocessing.get_context("fork").Pool(self.processes) as pool:
                 for chunk, result in zip(chunks, pool.imap(_plan_chunk, chunks), strict=True):
                     per_zone.extend(result)

@@ -8,12 +8,15 @@ import binascii
 import hashlib
 import re
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 
 from ..core.errors import TransportError
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 # --- DANE TLSA: the SubjectPublicKeyInfo digest ----------------------------------------------
 
@@ -112,6 +115,8 @@ def spki_sha256(pem_or_der: bytes) -> str:
     """The TLSA `3 1 1` value of a certificate or public key: the lowercase hex SHA-256 of its DER
     SubjectPublicKeyInfo. Takes PEM (the first certificate of a chain file is the leaf) or DER.
     Private keys are refused and the input is never repeated in an error."""
+    # start-up time: X.509 parsing loads only when a certificate file is read
+    from cryptography import x509
     data = bytes(pem_or_der)
     if b"-----BEGIN " in data:
         blocks = [(m.group(1).decode("ascii"), m.group(2)) for m in _PEM_BLOCK.finditer(data)]

@@ -8,7 +8,6 @@ with a one-line fix; `pmgdns.reports.verify_report` formats the report.
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -156,6 +155,9 @@ def _in_processes(probe: Probe, domains: list[Domain], processes: int, threads: 
     out: list[Check] = []
     _FORKED = (probe, threads)
     try:
+        # start-up time: worker processes are for large fleets only
+        import multiprocessing
+
         with multiprocessing.get_context("fork").Pool(processes) as pool:
             done = 0
             for chunk, checks in zip(chunks, pool.imap(_chunk, chunks), strict=True):
