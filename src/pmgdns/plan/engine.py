@@ -34,7 +34,7 @@ from ..core.errors import (
     StalePlanError,
     UnsafePlanError,
 )
-from ..core.redact import Redactor
+from ..core.redact import SECRET_MIN_LENGTH, Redactor
 from ..providers.pacing import suggested_workers_for
 from ..spec.model import ENV_REF, SOURCE_ID, Site
 from ..spec.values import shown
@@ -292,6 +292,14 @@ class Engine:
                         f"the environment variable {var} begins or ends with white space or holds "
                         "a control character (a stray newline from a file or a paste?); export "
                         "it without (the value is not shown)")
+                if len(value) < SECRET_MIN_LENGTH:
+                    raise SpecError(
+                        self.site.file, f"providers.{name}.{key}",
+                        f"the environment variable {var} holds fewer than {SECRET_MIN_LENGTH} "
+                        "characters, too short to be kept out of the output: masking it would "
+                        "garble every line that contains those characters (a port number, a "
+                        "word) and still reveal it; use the full token or key the provider "
+                        "issued (the value is not shown)")
 
     def check_classes(self) -> None:
         """The chosen domains' providers are octoDNS providers of installed packages, checked
