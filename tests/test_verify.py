@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -148,3 +151,32 @@ def test_dmarc_with_another_report_address_fails(project: Project, bind: BindSer
     messages = [c["message"] for c in report["checks"] if c["check"] == "DMARC"
                 and c["status"] == "FAIL"]
     assert any("sp=none" in m and "no sp" in m for m in messages), messages
+
+
+def _own_process(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pmgdns", *args], cwd=project.root,
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "NO_COLOR": "1"})
+
+
+def test_no_python_warning_reaches_the_user(project: Project, bind: BindServer) -> None:
+    """Libraries' own warnings (dnspython's DSA module under a newer cryptography, reached
+    through checkdmarc) never reach the user; `-vv` shows them."""
+    probe = subprocess.run([sys.executable, "-W", "always", "-c", "import checkdmarc"],
+                           capture_output=True, text=True, timeout=60)
+    library_warns = "Warning" in probe.stderr
+    ns = ("--nameserver", f"127.0.0.1:{bind.port}")
+    runs = [_own_process(project, *args) for args in (
+        ("render",), ("validate",), ("plan",), ("apply", "--yes"), ("verify", *ns),
+        ("verify", *ns, "--format", "html", "--out", "report.html"))]
+    for result in runs:
+        assert result.returncode == 0, result.stderr
+        # the example's own warnings (documentation addresses) are the spec's, not Python's
+        foreign = [line for line in result.stderr.splitlines()
+                   if "Warning" in line and not line.startswith("Warning: config/site.yaml")]
+        assert not foreign, result.stderr
+        assert "site-packages" not in result.stderr
+    loud = _own_process(project, "-vv", "verify", *ns)
+    assert loud.returncode == 0
+    if library_warns:
+        assert "checkdmarc warned while being imported" in loud.stderr, loud.stderr

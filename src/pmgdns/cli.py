@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from . import __version__
+from .core import libraries
 from .core.errors import ExitCode, NotConfirmed, PmgdnsError, UsageError
 from .core.redact import RedactingFilter, Redactor
 from .core.text import visible
@@ -138,6 +139,8 @@ def _setup_logging(verbose: int) -> None:
     root.setLevel(level)
     handler.addFilter(_drop_root_ns_notice)
     handler.addFilter(_visible_record)
+    for text in libraries.HELD:  # what libraries said on import, before logging was set up
+        libraries.log.debug("%s", text)
 
 
 def _visible_record(record: logging.LogRecord) -> bool:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..core.libraries import quiet_import
 from ..spec.model import Domain, Gateway, RecordSpec, Site
 from ..spec.values import shown
 from .base import SPF, Claim, Family, Key, Path, Slot, ZoneContext, txt
@@ -73,7 +74,8 @@ def spf_checks(probe: Probe, subject: str, family: str, name: str, expected: str
     """The SPF at `name`: exactly one `v=spf1` value, `expected` (when given), within RFC 7208's
     limits, and every address of `nodes` passes it."""
     # start-up time: checkdmarc loads in ~0.4 s; only verify needs it
-    from checkdmarc.spf import SPFError, parse_spf_record
+    with quiet_import("checkdmarc"):
+        from checkdmarc.spf import SPFError, parse_spf_record
 
 
     values = [v for v in probe.txt(name) if SPF.matches(v)]

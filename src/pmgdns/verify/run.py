@@ -17,13 +17,16 @@ from dataclasses import dataclass, field
 
 import dns.exception
 import dns.resolver
-from checkdmarc.utils import DNS_CACHE
 
 from ..core.errors import VerifyError
+from ..core.libraries import quiet_import
 from ..families import FAMILIES
 from ..families.checking import FAIL, OK, WARN, Check, Probe, VerifyOptions
 from ..spec.model import Domain, Gateway, Site
 from .probe import DnsProbe, make_resolver
+
+with quiet_import("checkdmarc"):
+    from checkdmarc.utils import DNS_CACHE
 
 Options = VerifyOptions
 
