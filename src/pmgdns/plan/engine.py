@@ -281,20 +281,21 @@ class Engine:
                     continue
                 var = m.group(1)
                 value = os.environ.get(var)
+                line = self.site.lines.get(("providers", name, key))
                 if not value:
                     raise SpecError(
-                        self.site.file, f"providers.{name}.{key}",
+                        self.site.file, f"providers.{name}.{key}", line=line, message=
                         f"takes its value from the environment variable {var}, which is not "
                         f"set; export {var} (e.g. from your CI's secrets) and run again")
                 if value != value.strip() or any(not c.isprintable() for c in value):
                     raise SpecError(
-                        self.site.file, f"providers.{name}.{key}",
+                        self.site.file, f"providers.{name}.{key}", line=line, message=
                         f"the environment variable {var} begins or ends with white space or holds "
                         "a control character (a stray newline from a file or a paste?); export "
                         "it without (the value is not shown)")
                 if len(value) < SECRET_MIN_LENGTH:
                     raise SpecError(
-                        self.site.file, f"providers.{name}.{key}",
+                        self.site.file, f"providers.{name}.{key}", line=line, message=
                         f"the environment variable {var} holds fewer than {SECRET_MIN_LENGTH} "
                         "characters, too short to be kept out of the output: masking it would "
                         "garble every line that contains those characters (a port number, a "
