@@ -150,9 +150,12 @@ class DkimFamily(Family):
             return [f"the next DKIM key ({nxt}) is published in the domains this plan covers; "
                     f"{unseen} other domain(s) were not planned: run a full `pmgdns plan` before "
                     "PMG switches to it"]
+        # PMG's dkim_set requires --keysize; with the key file already in /etc/pmg/dkim it
+        # signs with that key, whose size it must match
+        bits = site.dkim.next_key.bits if site.dkim.next_key else 2048
         return [f"the next DKIM key ({nxt}) is already published: PMG may switch to it "
-                f"(`pmgconfig dkim_set --selector {nxt}`) once it has been live for {ttl} s (the "
-                "record's TTL) everywhere; then run `pmgdns pmg pull`"]
+                f"(`pmgconfig dkim_set --selector {nxt} --keysize {bits}`) once it has been live "
+                f"for {ttl} s (the record's TTL) everywhere; then run `pmgdns pmg pull`"]
 
     def ownership_options(self, site: Site) -> dict[str, Any]:
         published = [s for s, _ in site.dkim.published()]
