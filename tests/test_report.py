@@ -58,7 +58,7 @@ def fleet_doc() -> dict[str, Any]:
         checks += [
             _check(g, "gateway", "A", "OK", f"{g} A 198.51.100.2{n}"),
             _check(g, "gateway", "AAAA", "OK", f"{g} AAAA 2001:db8::2{n}"),
-            _check(g, "gateway", "gateway SPF", "OK", '"v=spf1 a -all" (1 lookups, 0 void)'),
+            _check(g, "gateway", "gateway SPF", "OK", '"v=spf1 a -all" (1 lookup, 0 void)'),
             _check(g, "ptr", "PTR", "OK", f"198.51.100.2{n} -> {g} -> 198.51.100.2{n}"),
             _check(g, "smtp", "STARTTLS", "OK", f"{g}:25 offers STARTTLS (TLSv1.3)"),
         ]
@@ -79,7 +79,7 @@ def fleet_doc() -> dict[str, Any]:
                            f"pmg2026._domainkey.{d}.: the TXT is not a DKIM key",
                            "run `pmgdns apply`", HOSTILE, "v=DKIM1; h=sha256; k=rsa; p=MIIB…"),
                     _check(d, "dkim", "DKIM retired", "OK", "pmg2025 is gone")]
-        checks += [mx, _check(d, "spf", "SPF", "OK", '"v=spf1 mx -all" (1 lookups, 0 void)'),
+        checks += [mx, _check(d, "spf", "SPF", "OK", '"v=spf1 mx -all" (1 lookup, 0 void)'),
                    _check(d, "wildcard_spf", "wildcard SPF", "OK", '"v=spf1 -all"'),
                    dmarc, *dkim, _check(d, "tls_rpt", "TLS-RPT", "OK", "v=TLSRPTv1")]
         if i % 3 == 0:

@@ -120,7 +120,7 @@ def test_rotation_stages(project: Project, world: tuple[BindServer, FakePmg, Dki
     # a plan of some domains only does not vouch for the others
     some = project.run("plan", "example.com")
     assert "already published" not in some.out
-    assert "1 other domain(s) were not planned" in some.out
+    assert "1 other domain was not planned" in some.out
     verify = json.loads(project.run("verify", "--nameserver", f"127.0.0.1:{bind.port}",
                                     "--format", "json").out)
     dkim = [c for c in verify["checks"] if c["family"] == "dkim"]

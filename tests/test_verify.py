@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -180,3 +181,27 @@ def test_no_python_warning_reaches_the_user(project: Project, bind: BindServer) 
     assert loud.returncode == 0
     if library_warns:
         assert "checkdmarc warned while being imported" in loud.stderr, loud.stderr
+
+
+def test_counts_are_plain_english(project: Project, bind: BindServer) -> None:
+    """`1 warning`, `1 lookup`: no `1 warnings` in any report, and `--out` still recognises
+    the report it wrote."""
+    assert project.run("apply", "--yes").code == 0
+    name = "pmg2026._domainkey.example.com."
+    testing = bind.txt(name)[0].rstrip("; ") + "; t=y"  # one WARN: the key is in testing mode
+    upd = bind.update("example.com")
+    upd.replace(name, 3600, "TXT", " ".join(f'"{testing[i:i + 200]}"'
+                                            for i in range(0, len(testing), 200)))
+    bind.send(upd)
+    ns = ("--nameserver", f"127.0.0.1:{bind.port}")
+    text = project.run("verify", *ns)
+    assert re.search(r"^Verify: \d+ ok, 1 warning, 0 failed\.$", text.out, re.M), text.out
+    assert "(1 lookup, 0 void)" in text.out and "lookups" not in text.out
+    md = project.run("verify", *ns, "--format", "markdown")
+    assert ", 1 warning, 0 failed.**" in md.out
+    out = project.root / "verify.txt"
+    for _ in range(2):  # the second run overwrites the report the first wrote
+        written = project.run("verify", *ns, "--out", str(out))
+        assert written.code == 0, written.err
+        assert "1 warning, 0 failed" in written.err + written.out
+    assert out.read_text().endswith(", 1 warning, 0 failed.\n")

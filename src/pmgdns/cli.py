@@ -18,7 +18,7 @@ from . import __version__
 from .core import libraries
 from .core.errors import ExitCode, NotConfirmed, PmgdnsError, UsageError
 from .core.redact import RedactingFilter, Redactor
-from .core.text import visible
+from .core.text import plural, visible
 
 if TYPE_CHECKING:
     from .api import PlanRun, Workspace
@@ -32,7 +32,7 @@ VERIFY_MARKERS: dict[str, str | re.Pattern[str]] = {
     "html": HTML_MARKER,
     "json": re.compile(r'\A\{\n  "version": 1,\n  "checks": \['),
     "markdown": "<!-- pmgdns-verify -->",
-    "text": re.compile(r"^Verify: \d+ ok, \d+ warnings, \d+ failed\.\n\Z", re.MULTILINE),
+    "text": re.compile(r"^Verify: \d+ ok, \d+ warnings?, \d+ failed\.\n\Z", re.MULTILINE),
 }
 
 PROGRESS_MIN = 20  # zones; below that a run is quick enough to need no progress bar
@@ -422,7 +422,7 @@ def verify(state: State, domains: tuple[str, ...], nameserver: str | None, fmt: 
         marker = VERIFY_MARKERS[fmt]
         write_output(out, _redactor(text), marker, "a verify report")
         s = report.summary()
-        ui.note(f"Report written to {out}: {s['OK']} ok, {s['WARN']} warnings, "
+        ui.note(f"Report written to {out}: {s['OK']} ok, {plural(s['WARN'], 'warning')}, "
                 f"{s['FAIL']} failed.")
     else:
         ui.out(text, nl=False)

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..core.libraries import quiet_import
+from ..core.text import plural
 from ..spec.model import Domain, Gateway, RecordSpec, Site
 from ..spec.values import shown
 from .base import SPF, Claim, Family, Key, Path, Slot, ZoneContext, txt
@@ -125,7 +126,8 @@ def spf_checks(probe: Probe, subject: str, family: str, name: str, expected: str
                                  observed=values[0]))
     if not out:
         out.append(Check(subject, family, check, OK,
-                         f"\"{values[0]}\" ({result.get('dns_lookups')} lookups, "
+                         f"\"{values[0]}\" "
+                         f"({plural(int(result.get('dns_lookups') or 0), 'lookup')}, "
                          f"{result.get('void_dns_lookups')} void)", observed=values[0],
                          expected=values[0] if expected is None else expected))
     return out
