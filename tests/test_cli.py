@@ -243,3 +243,26 @@ def test_default_parallelism_follows_the_targets(project: Project) -> None:
     project.write_spec(spec)
     site = load_site("config/site.yaml")
     assert default_parallel(site, list(site.domains)) == 4
+
+
+def test_reapplying_an_applied_plan_names_each_stale_zone_once(project: Project) -> None:
+    assert project.run("plan", "--out", "plan.json").code == 0
+    assert project.run("apply", "--plan", "plan.json").code == 0
+    again = project.run("apply", "--plan", "plan.json")
+    assert_clean_error(again, "stale", "(example.com. at local, example.org. at local now differ)")
+
+
+def test_a_lock_held_by_another_run_names_its_pid(project: Project) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom pmgdns.plan.lock import apply_lock\n"
+         "with apply_lock('build'):\n    print('held', flush=True)\n    time.sleep(60)\n"],
+        cwd=project.root, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        result = project.run("apply", "--yes")
+        assert_clean_error(result, f"another pmgdns apply is running in this checkout (PID "
+                                   f"{holder.pid}, lock build/apply.lock)")
+        assert not project.local_zone("example.com").exists()
+    finally:
+        holder.kill()
+        holder.wait()
