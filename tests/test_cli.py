@@ -266,3 +266,18 @@ def test_a_lock_held_by_another_run_names_its_pid(project: Project) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_plan_out_is_the_json_plan_file_and_refuses_a_report_name(project: Project) -> None:
+    for args, page in ((("--format", "html", "--out", "plan.html"), "html"),
+                       (("--out", "Plan.HTM"), "html"), (("--out", "plan.md"), "markdown")):
+        result = project.run("plan", *args)
+        assert_clean_error(result, "--out writes the plan file for `pmgdns apply --plan`",
+                           "which is JSON", f"`pmgdns plan --format {page} >")
+        assert not any(project.root.glob("plan*")) and not any(project.root.glob("Plan*"))
+    both = project.run("plan", "--format", "html", "--out", "plan.json")
+    assert both.code == 0 and both.out.startswith("<!DOCTYPE html>")
+    assert json.loads((project.root / "plan.json").read_text())["format"] == "pmgdns-plan"
+    assert project.run("apply", "--plan", "plan.json").code == 0
+    assert "PLANFILE" in project.run("plan", "--help").out
+    assert "always JSON" in " ".join(project.run("plan", "--help").out.split())

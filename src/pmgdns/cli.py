@@ -275,8 +275,10 @@ since_option = click.option(
 @cli.command()
 @click.argument("domains", nargs=-1, metavar="[DOMAIN]...")
 @click.option("--format", "fmt", type=REPORT_FORMATS, default="text", show_default=True,
-              help="html: one self-contained page.")
-@click.option("--out", "out", metavar="PLANFILE", help="Also write the plan for `apply --plan`.")
+              help="html: one self-contained page. The report goes to stdout (`> plan.html`).")
+@click.option("--out", "out", metavar="PLANFILE",
+              help="Also write the plan for `apply --plan`: always JSON, whatever --format "
+                   "says (a .html, .md or .txt name is refused).")
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 2 when there are changes (0: none, 1: error).")
 @parallel_option
@@ -288,6 +290,7 @@ def plan(state: State, domains: tuple[str, ...], fmt: str, out: str | None,
     from . import api
     from .reports import plan_report as output
 
+    _check_plan_out(out, fmt)
     site = state.load()
     with state.ui.progress("planning") as bar:
         run = api.plan(state.workspace, site, domains, parallel, bar, since=since)
@@ -304,6 +307,21 @@ def plan(state: State, domains: tuple[str, ...], fmt: str, out: str | None,
                     "the plan (GITHUB_STEP_SUMMARY)")
     if detailed_exitcode and run.result.has_changes:
         raise click.exceptions.Exit(ExitCode.CHANGES)
+
+
+REPORT_SUFFIXES = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown",
+                   ".txt": "text"}
+
+
+def _check_plan_out(out: str | None, fmt: str) -> None:
+    """`--out` is the JSON plan file for `apply --plan`; a report's name there is a mistake."""
+    suffix = os.path.splitext(out or "")[1].lower()
+    if out and suffix in REPORT_SUFFIXES:
+        page = fmt if fmt != "text" else REPORT_SUFFIXES[suffix]
+        raise UsageError(
+            f"--out {visible(out)}: --out writes the plan file for `pmgdns apply --plan`, which "
+            f"is JSON, not a {suffix} report; the report goes to stdout: `pmgdns plan --format "
+            f"{page} > {visible(out)}` (with the plan file in the same run: `--out plan.json`)")
 
 
 def _confirm(run: PlanRun) -> bool:
