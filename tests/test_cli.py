@@ -281,3 +281,32 @@ def test_plan_out_is_the_json_plan_file_and_refuses_a_report_name(project: Proje
     assert project.run("apply", "--plan", "plan.json").code == 0
     assert "PLANFILE" in project.run("plan", "--help").out
     assert "always JSON" in " ".join(project.run("plan", "--help").out.split())
+
+
+def test_init_keeps_generated_files_out_of_git(project: Project) -> None:
+    os.unlink(project.spec_path)
+    gitignore = project.root / ".gitignore"
+    mine = "# my lines\n*.swp\n!keep.me\n.venv"  # no newline at the end
+    gitignore.write_text(mine)
+    result = project.run("init")
+    assert result.code == 0 and "Added /build/ to .gitignore" in result.out
+    text = gitignore.read_text()
+    assert text.startswith(mine + "\n") and text.endswith("\n/build/\n")
+    assert project.run("init", "--force").code == 0  # no second line
+    assert gitignore.read_text() == text
+    project.write_spec(project.spec())
+    assert project.run("apply", "--yes").code == 0 and project.local_zone("example.com").exists()
+    git = ["git", "-C", str(project.root)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    ignored = subprocess.run([*git, "check-ignore", "build/zones/example.com.zone",
+                              "build/octodns.yaml", "zones/example.com.yaml",
+                              "config/site.yaml"], capture_output=True, text=True)
+    assert ignored.stdout.split() == ["build/zones/example.com.zone", "build/octodns.yaml"]
+    # a .gitignore that has the line in another spelling is left alone; none is created
+    gitignore.write_text("build\n")
+    assert "gitignore" not in project.run("init", "--force").out
+    assert gitignore.read_text() == "build\n"
+    gitignore.unlink()
+    assert project.run("init", "--force").code == 0
+    assert gitignore.read_text() == "# pmgdns: generated files (commit config/ and zones/, " \
+                                    "not these)\n/build/\n"

@@ -16,7 +16,8 @@ import click
 
 from . import __version__
 from .core import libraries
-from .core.errors import ExitCode, NotConfirmed, PmgdnsError, UsageError
+from .core.errors import ExitCode, FileProblem, NotConfirmed, PmgdnsError, UsageError
+from .core.gitignore import ensure_ignored
 from .core.redact import RedactingFilter, Redactor
 from .core.text import plural, visible
 
@@ -205,6 +206,14 @@ def init(state: State, force: bool) -> None:
     with open(ws.config, "w", encoding="utf-8") as fh:
         fh.write(text)
     ui.out(f"Wrote {ws.config}. Fill in the TODO lines, then run `pmgdns validate`.")
+    try:
+        added = ensure_ignored(".gitignore", ws.build_dir)
+    except FileProblem as exc:
+        ui.warn(f"{exc}; add `{ws.build_dir}/` to .gitignore yourself (generated files)")
+    else:
+        if added:
+            ui.out(f"Added {added} to .gitignore: generated files. Commit {ws.config} and "
+                   f"{ws.zones_dir}/.")
 
 
 @cli.command()
