@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from .conftest import Project, assert_clean_error
 
@@ -310,3 +312,54 @@ def test_init_keeps_generated_files_out_of_git(project: Project) -> None:
     assert project.run("init", "--force").code == 0
     assert gitignore.read_text() == "# pmgdns: generated files (commit config/ and zones/, " \
                                     "not these)\n/build/\n"
+
+
+def test_render_of_many_zones_prints_the_count(project: Project) -> None:
+    spec = project.spec()
+    spec["domains"] = {f"d{i:03}.example": {} for i in range(120)}
+    spec["gateway"]["hostname"] = "mx1.d000.example"
+    project.write_spec(spec)
+    result = project.run("render")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines == ["Rendered 120 zones into zones/ and build/octodns.yaml; 120 files changed "
+                     "(-v lists them)."], lines
+    spec["defaults"] = {"ttl": 600}
+    project.write_spec(spec)
+    listed = project.run("-v", "render").out.splitlines()
+    assert listed[0].endswith("; 120 files changed:")
+    assert listed[1:] == [f"  zones/d{i:03}.example.yaml" for i in range(120)]
+    assert project.run("render").out.endswith("; nothing changed.\n")
+
+
+def test_quiet_does_not_repeat_the_spec_warnings(project: Project) -> None:
+    """-q (PMGDNS_QUIET=1) leaves out the spec's warnings; validate shows them anyway."""
+    loud = project.run("plan")
+    assert loud.err.count("is a documentation address") == 2
+    for quiet in (project.run("-q", "plan"), project.run("plan", env={"PMGDNS_QUIET": "1"})):
+        assert quiet.code == 0 and quiet.err == "" and quiet.out == loud.out
+    assert project.run("-q", "validate").err.count("is a documentation address") == 2
+
+
+def test_demo_reads_cleanly(project: Project) -> None:
+    """scripts/demo.sh, run as shipped on the repository's example (its setup step stubbed:
+    the installed pmgdns stands in for the one it would install): each command is echoed once,
+    and the example's two documentation-address warnings are printed once."""
+    root = Path(__file__).resolve().parent.parent
+    (project.root / "scripts").mkdir()
+    shutil.copy(root / "scripts" / "demo.sh", project.root / "scripts" / "demo.sh")
+    (project.root / "scripts" / "bootstrap.sh").write_text("exit 0\n")
+    (project.root / ".venv" / "bin").mkdir(parents=True)
+    (project.root / ".venv" / "bin" / "pmgdns").symlink_to(Path(sys.executable).parent / "pmgdns")
+    shutil.copy(root / "config" / "site.yaml", project.spec_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PMGDNS_")}
+    result = subprocess.run(["bash", "scripts/demo.sh"], cwd=project.root, capture_output=True,
+                            text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    both = result.stdout + result.stderr
+    assert both.count("is a documentation address") == 2, both
+    echoed = [line for line in both.splitlines() if line.startswith(("$ ", "+ "))]
+    assert echoed == ["$ pmgdns validate", "$ pmgdns render", "$ pmgdns plan",
+                      "$ pmgdns apply --yes", "$ pmgdns plan --detailed-exitcode",
+                      "$ pmgdns ptr-ticket"], echoed
+    assert "No changes" in result.stdout

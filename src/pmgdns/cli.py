@@ -43,8 +43,9 @@ _redactor = Redactor()
 class Ui:
     """Printing with colour only on a terminal and never with NO_COLOR."""
 
-    def __init__(self, verbose: int = 0) -> None:
+    def __init__(self, verbose: int = 0, quiet: bool = False) -> None:
         self.verbose = verbose
+        self.quiet = quiet  # the spec's warnings only where asked for (validate)
         self.colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
         self.err_colour = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
 
@@ -106,10 +107,11 @@ class State:
     workspace: Workspace
     ui: Ui
 
-    def load(self) -> Site:
+    def load(self, warnings: bool = False) -> Site:
+        """The spec; its warnings printed unless --quiet (always with `warnings`)."""
         site = self.workspace.load()
         _redactor.add(site.secret_values())
-        for w in site.warnings:
+        for w in site.warnings if warnings or not self.ui.quiet else ():
             self.ui.warn(w)
         return site
 
@@ -173,9 +175,12 @@ def _drop_root_ns_notice(record: logging.LogRecord) -> bool:
               show_default=True, metavar="PATH", help="The mail-site spec (env PMGDNS_CONFIG).")
 @click.option("-v", "--verbose", count=True, help="More detail: full values, octoDNS's log (-vv: "
                                                  "debug).")
+@click.option("-q", "--quiet", is_flag=True, envvar="PMGDNS_QUIET",
+              help="Do not repeat the spec's warnings (`validate` always shows them; env "
+                   "PMGDNS_QUIET=1).")
 @click.version_option(__version__, "--version", prog_name="pmgdns")
 @click.pass_context
-def cli(ctx: click.Context, config: str, verbose: int) -> None:
+def cli(ctx: click.Context, config: str, verbose: int, quiet: bool) -> None:
     """Put a Proxmox Mail Gateway's DNS in place: MX, SPF, DMARC, DKIM, each node's
     A/AAAA, a null SPF wildcard, MTA-STS, TLS-RPT, DANE and CAA, and the PTR request for the
     hoster; prove it with `verify`; read the gateway with `pmg pull`.
@@ -185,7 +190,7 @@ def cli(ctx: click.Context, config: str, verbose: int) -> None:
     from .api import Workspace
 
     _setup_logging(verbose)
-    ctx.obj = State(Workspace(config=config), Ui(verbose))
+    ctx.obj = State(Workspace(config=config), Ui(verbose, quiet))
 
 
 pass_state = click.make_pass_decorator(State)
@@ -231,10 +236,18 @@ def render(state: State, check: bool) -> None:
         ui.out(f"{ws.zones_dir}/ is up to date with {site.file}.")
         return
     changed = ws.render(site)
-    n = len(site.domains)
-    ui.out(f"Rendered {n} zone{'s' if n != 1 else ''} into {ws.zones_dir}/ and "
-           f"{ws.octodns_config}" + (f"; changed: {', '.join(changed)}." if changed
-                                     else "; nothing changed."))
+    head = (f"Rendered {plural(len(site.domains), 'zone')} into {ws.zones_dir}/ and "
+            f"{ws.octodns_config}")
+    if not changed:
+        ui.out(f"{head}; nothing changed.")
+    elif ui.verbose:
+        ui.out(f"{head}; {plural(len(changed), 'file')} changed:")
+        for path in changed:
+            ui.out(f"  {visible(path)}")
+    elif len(changed) <= 3:
+        ui.out(f"{head}; changed: {', '.join(visible(p) for p in changed)}.")
+    else:  # a fleet: the count, not two thousand names
+        ui.out(f"{head}; {plural(len(changed), 'file')} changed (-v lists them).")
 
 
 @cli.command()
@@ -243,7 +256,7 @@ def validate(state: State) -> None:
     """Check the spec and the zones it renders, without contacting any provider."""
     from . import api
 
-    site = state.load()
+    site = state.load(warnings=True)
     for w in api.validate(state.workspace, site)[len(site.warnings):]:
         state.ui.warn(w)
     n = len(site.domains)
