@@ -177,6 +177,9 @@ def test_no_python_warning_reaches_the_user(project: Project, bind: BindServer) 
                    if "Warning" in line and not line.startswith("Warning: config/site.yaml")]
         assert not foreign, result.stderr
         assert "site-packages" not in result.stderr
+    page = (project.root / "report.html").read_text()  # says when, and whom it asked
+    assert f"answers from <code>127.0.0.1:{bind.port}</code> (<code>--nameserver</code>)" in page
+    assert re.search(r'<p id="made" class="muted">Made <time datetime="\d{4}-\d\d-\d\dT', page)
     loud = _own_process(project, "-vv", "verify", *ns)
     assert loud.returncode == 0
     if library_warns:

@@ -445,7 +445,7 @@ def verify(state: State, domains: tuple[str, ...], nameserver: str | None, fmt: 
     options = verifylib.Options(smtp=smtp, resolve=parse_resolve(resolve), ca_file=ca_file)
     with ui.progress("verifying") as bar:
         report = verifylib.verify(site, select_domains(site, domains), resolver, workers, bar,
-                                  options)
+                                  options, system_resolver=nameserver is None)
     if fmt == "html":
         from .reports.html import verify_html
 
