@@ -4,11 +4,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
-pmgdns() { .venv/bin/pmgdns "$@"; }
-set -x
-pmgdns validate
-pmgdns render
-pmgdns plan
-pmgdns apply --yes
-pmgdns plan --detailed-exitcode
-pmgdns ptr-ticket
+run() {  # echo each command once, as you would type it, then run it
+  printf '\n$ pmgdns %s\n' "$*"
+  .venv/bin/pmgdns "$@"
+}
+run validate
+# validate has shown the example's warnings (documentation addresses, expected in an example);
+# the other commands need not repeat them
+export PMGDNS_QUIET=1
+run render
+run plan
+run apply --yes
+run plan --detailed-exitcode
+run ptr-ticket

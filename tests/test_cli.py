@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from .conftest import Project, assert_clean_error
 
@@ -243,3 +245,121 @@ def test_default_parallelism_follows_the_targets(project: Project) -> None:
     project.write_spec(spec)
     site = load_site("config/site.yaml")
     assert default_parallel(site, list(site.domains)) == 4
+
+
+def test_reapplying_an_applied_plan_names_each_stale_zone_once(project: Project) -> None:
+    assert project.run("plan", "--out", "plan.json").code == 0
+    assert project.run("apply", "--plan", "plan.json").code == 0
+    again = project.run("apply", "--plan", "plan.json")
+    assert_clean_error(again, "stale", "(example.com. at local, example.org. at local now differ)")
+
+
+def test_a_lock_held_by_another_run_names_its_pid(project: Project) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom pmgdns.plan.lock import apply_lock\n"
+         "with apply_lock('build'):\n    print('held', flush=True)\n    time.sleep(60)\n"],
+        cwd=project.root, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        result = project.run("apply", "--yes")
+        assert_clean_error(result, f"another pmgdns apply is running in this checkout (PID "
+                                   f"{holder.pid}, lock build/apply.lock)")
+        assert not project.local_zone("example.com").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_plan_out_is_the_json_plan_file_and_refuses_a_report_name(project: Project) -> None:
+    for args, page in ((("--format", "html", "--out", "plan.html"), "html"),
+                       (("--out", "Plan.HTM"), "html"), (("--out", "plan.md"), "markdown")):
+        result = project.run("plan", *args)
+        assert_clean_error(result, "--out writes the plan file for `pmgdns apply --plan`",
+                           "which is JSON", f"`pmgdns plan --format {page} >")
+        assert not any(project.root.glob("plan*")) and not any(project.root.glob("Plan*"))
+    both = project.run("plan", "--format", "html", "--out", "plan.json")
+    assert both.code == 0 and both.out.startswith("<!DOCTYPE html>")
+    assert json.loads((project.root / "plan.json").read_text())["format"] == "pmgdns-plan"
+    assert project.run("apply", "--plan", "plan.json").code == 0
+    assert "PLANFILE" in project.run("plan", "--help").out
+    assert "always JSON" in " ".join(project.run("plan", "--help").out.split())
+
+
+def test_init_keeps_generated_files_out_of_git(project: Project) -> None:
+    os.unlink(project.spec_path)
+    gitignore = project.root / ".gitignore"
+    mine = "# my lines\n*.swp\n!keep.me\n.venv"  # no newline at the end
+    gitignore.write_text(mine)
+    result = project.run("init")
+    assert result.code == 0 and "Added /build/ to .gitignore" in result.out
+    text = gitignore.read_text()
+    assert text.startswith(mine + "\n") and text.endswith("\n/build/\n")
+    assert project.run("init", "--force").code == 0  # no second line
+    assert gitignore.read_text() == text
+    project.write_spec(project.spec())
+    assert project.run("apply", "--yes").code == 0 and project.local_zone("example.com").exists()
+    git = ["git", "-C", str(project.root)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    ignored = subprocess.run([*git, "check-ignore", "build/zones/example.com.zone",
+                              "build/octodns.yaml", "zones/example.com.yaml",
+                              "config/site.yaml"], capture_output=True, text=True)
+    assert ignored.stdout.split() == ["build/zones/example.com.zone", "build/octodns.yaml"]
+    # a .gitignore that has the line in another spelling is left alone; none is created
+    gitignore.write_text("build\n")
+    assert "gitignore" not in project.run("init", "--force").out
+    assert gitignore.read_text() == "build\n"
+    gitignore.unlink()
+    assert project.run("init", "--force").code == 0
+    assert gitignore.read_text() == "# pmgdns: generated files (commit config/ and zones/, " \
+                                    "not these)\n/build/\n"
+
+
+def test_render_of_many_zones_prints_the_count(project: Project) -> None:
+    spec = project.spec()
+    spec["domains"] = {f"d{i:03}.example": {} for i in range(120)}
+    spec["gateway"]["hostname"] = "mx1.d000.example"
+    project.write_spec(spec)
+    result = project.run("render")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines == ["Rendered 120 zones into zones/ and build/octodns.yaml; 120 files changed "
+                     "(-v lists them)."], lines
+    spec["defaults"] = {"ttl": 600}
+    project.write_spec(spec)
+    listed = project.run("-v", "render").out.splitlines()
+    assert listed[0].endswith("; 120 files changed:")
+    assert listed[1:] == [f"  zones/d{i:03}.example.yaml" for i in range(120)]
+    assert project.run("render").out.endswith("; nothing changed.\n")
+
+
+def test_quiet_does_not_repeat_the_spec_warnings(project: Project) -> None:
+    """-q (PMGDNS_QUIET=1) leaves out the spec's warnings; validate shows them anyway."""
+    loud = project.run("plan")
+    assert loud.err.count("is a documentation address") == 2
+    for quiet in (project.run("-q", "plan"), project.run("plan", env={"PMGDNS_QUIET": "1"})):
+        assert quiet.code == 0 and quiet.err == "" and quiet.out == loud.out
+    assert project.run("-q", "validate").err.count("is a documentation address") == 2
+
+
+def test_demo_reads_cleanly(project: Project) -> None:
+    """scripts/demo.sh, run as shipped on the repository's example (its setup step stubbed:
+    the installed pmgdns stands in for the one it would install): each command is echoed once,
+    and the example's two documentation-address warnings are printed once."""
+    root = Path(__file__).resolve().parent.parent
+    (project.root / "scripts").mkdir()
+    shutil.copy(root / "scripts" / "demo.sh", project.root / "scripts" / "demo.sh")
+    (project.root / "scripts" / "bootstrap.sh").write_text("exit 0\n")
+    (project.root / ".venv" / "bin").mkdir(parents=True)
+    (project.root / ".venv" / "bin" / "pmgdns").symlink_to(Path(sys.executable).parent / "pmgdns")
+    shutil.copy(root / "config" / "site.yaml", project.spec_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PMGDNS_")}
+    result = subprocess.run(["bash", "scripts/demo.sh"], cwd=project.root, capture_output=True,
+                            text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    both = result.stdout + result.stderr
+    assert both.count("is a documentation address") == 2, both
+    echoed = [line for line in both.splitlines() if line.startswith(("$ ", "+ "))]
+    assert echoed == ["$ pmgdns validate", "$ pmgdns render", "$ pmgdns plan",
+                      "$ pmgdns apply --yes", "$ pmgdns plan --detailed-exitcode",
+                      "$ pmgdns ptr-ticket"], echoed
+    assert "No changes" in result.stdout

@@ -110,6 +110,22 @@ def test_a_secret_with_a_trailing_newline_is_named_not_shown(project: Project) -
     assert token not in result.out + result.err
 
 
+@pytest.mark.parametrize("token", ["8443", "k9x2p7q"])
+def test_a_secret_shorter_than_8_characters_is_refused_by_name(project: Project,
+                                                                token: str) -> None:
+    spec = project.spec(providers={"cf": {"class": "octodns_cloudflare.CloudflareProvider",
+                                          "token": "env/PMGDNS_TEST_CF", "pagerules": False,
+                                          "api_url": "http://127.0.0.1:9/client/v4"}})
+    spec["domains"]["example.org"] = {"targets": ["cf"]}
+    project.write_spec(spec)
+    for command in (("plan",), ("apply", "--yes")):
+        result = project.run("-vv", *command, env={"PMGDNS_TEST_CF": token})
+        assert_clean_error(result, "providers.cf.token", "PMGDNS_TEST_CF",
+                           "fewer than 8 characters", "garble")
+        assert token not in result.out + result.err
+        assert not project.local_zone("example.com").exists()
+
+
 @pytest.mark.parametrize("secret", ["tok3n\n", "p@ss word/&x", 'quo"te\\back', "ünïcode-tök"])
 def test_every_form_of_a_secret_is_redacted(secret: str) -> None:
     redact = Redactor([secret])

@@ -105,6 +105,7 @@ class Dist:
     sdist: Path
     repo: Path  # a git repository of the tracked files (what pre-commit clones)
     rev: str
+    log: str  # what `python -m build` printed
 
 
 def _copy_tracked(dest: Path) -> None:
@@ -130,12 +131,13 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Dist:
     run([*git, "commit", "-qm", "snapshot"], cwd=src)
     rev = run(["git", "rev-parse", "HEAD"], cwd=src).stdout.strip()
     t0 = time.monotonic()
-    run([sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", str(out)], cwd=src)
+    built = run([sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", str(out)],
+                cwd=src)
     print(f"\nbuild: {time.monotonic() - t0:.1f} s")
     wheels, sdists = list(out.glob("*.whl")), list(out.glob("*.tar.gz"))
     assert [w.name for w in wheels] == [f"pmgdns-{__version__}-py3-none-any.whl"]
     assert [s.name for s in sdists] == [f"pmgdns-{__version__}.tar.gz"]
-    return Dist(wheels[0], sdists[0], src, rev)
+    return Dist(wheels[0], sdists[0], src, rev, built.stdout + built.stderr)
 
 
 def test_build_and_twine_check(dist: Dist) -> None:
@@ -147,9 +149,12 @@ def test_build_and_twine_check(dist: Dist) -> None:
         meta = whl.read(f"pmgdns-{__version__}.dist-info/METADATA").decode()
         entry_points = whl.read(f"pmgdns-{__version__}.dist-info/entry_points.txt").decode()
     assert set(PACKAGE_DATA) <= names
-    assert "pmgdns/html.py" in names
+    assert "pmgdns/reports/html.py" in names
     assert not [n for n in names if n.startswith(("tests/", "build/", "config/", "zones/"))]
     assert f"\nVersion: {__version__}\n" in meta
+    # the MIT licence as an SPDX expression (PEP 639), with its text in the wheel
+    assert "\nLicense-Expression: MIT\n" in meta and "\nLicense-File: LICENSE\n" in meta
+    assert f"pmgdns-{__version__}.dist-info/licenses/LICENSE" in names
     assert "Description-Content-Type: text/markdown" in meta
     assert "pmgdns = pmgdns.cli:main" in entry_points
     with tarfile.open(dist.sdist) as sdist:
@@ -334,3 +339,68 @@ def test_pre_commit_runs_the_hooks(dist: Dist, installed: Installed, keys: Any,
     assert other.returncode == 0 and "(no files to check)Skipped" in other.stdout
     print(f"\npip install pre-commit and setup: {t1 - t0:.1f} s; first pre-commit run "
           f"(installs the hooks' environment): {t2 - t1:.1f} s")
+
+
+# -- installing what exists ----------------------------------------------------------------------
+
+
+def test_the_mit_licence_is_declared_and_shipped() -> None:
+    import tomllib
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["license"] == "MIT"
+    assert pyproject["project"]["license-files"] == ["LICENSE"]
+    assert not [c for c in pyproject["project"]["classifiers"] if c.startswith("License ::")]
+    assert "setuptools>=77" in pyproject["build-system"]["requires"]
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert text.startswith("MIT License\n") and "THE SOFTWARE IS PROVIDED \"AS IS\"" in text
+    assert "LICENSE" in run(["git", "ls-files", "LICENSE"], cwd=ROOT).stdout
+
+
+def test_build_prints_no_deprecation(dist: Dist) -> None:
+    """`python -m build` (setuptools from the index, as a user's build gets it) does not warn
+    that the project's metadata is deprecated."""
+    assert "deprecat" not in dist.log.lower(), dist.log[-3000:]
+
+
+GIT_PIN = re.compile(r"git\+https://<repository URL>@<commit SHA or tag>")
+
+
+def test_install_lines_install_what_exists() -> None:
+    """No install line names a pmgdns version of a package index (there is none): the README
+    and both pipelines install from the repository pinned to a commit or tag, and the
+    pre-commit `rev:` is a placeholder for one, not a tag that does not exist."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    examples = {p.name: p.read_text(encoding="utf-8") for p in (ROOT / "examples").glob("*.yml")}
+    for name, text in {"README.md": readme, **examples}.items():
+        assert not re.search(r"pmgdns\s*[=~<>!]=", text), name
+        assert not re.search(r"(?<!`)pip(x)? install\s+\"?pmgdns\b", text), name
+    assert 'pipx install "git+https://<repository URL>@<commit SHA or tag>"' in readme
+    for name in ("github-actions.yml", "gitlab-ci.yml"):
+        doc = yaml.safe_load(examples[name])
+        env = doc["env"] if "env" in doc else doc["variables"]
+        assert GIT_PIN.fullmatch(env["PMGDNS"]), (name, env["PMGDNS"])
+    gitlab = yaml.safe_load(examples["gitlab-ci.yml"])
+    assert "slim" not in gitlab["default"]["image"]  # pip needs git for a git+ URL
+    tags = set(run(["git", "tag", "-l"], cwd=ROOT).stdout.split())
+    for text in (readme, HOOKS.read_text(encoding="utf-8")):
+        revs = re.findall(r"^#?\s*rev:\s*(\S.*?)\s*(?:#.*)?$", text, re.M)
+        assert revs, "a pre-commit snippet"
+        for rev in revs:
+            assert rev in tags or rev == "<commit SHA or tag>" or re.fullmatch(
+                r"[0-9a-f]{40}", rev), rev
+    assert "pre-commit autoupdate --freeze" in readme and "git ls-remote" in readme
+
+
+def test_a_pinned_git_url_installs(dist: Dist, tmp_path: Path) -> None:
+    """The install line's form, `git+URL@COMMIT`, against a clone of this repository: pip
+    builds and installs that commit."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PMGDNS_", "VIRTUAL_ENV", "PYTHON"))}
+    run([sys.executable, "-m", "venv", str(tmp_path / "venv")])
+    pip = [str(tmp_path / "venv" / "bin" / "python"), "-m", "pip"]
+    run([*pip, "install", "--quiet", "--no-deps", f"git+file://{dist.repo}@{dist.rev}"], env=env)
+    meta = run([str(tmp_path / "venv" / "bin" / "python"), "-c", "import importlib.metadata as m;"
+                " d = m.metadata('pmgdns'); print(d['Version'], d['License-Expression'])"],
+               env=env).stdout.split()
+    assert meta == [__version__, "MIT"]

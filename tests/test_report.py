@@ -58,7 +58,7 @@ def fleet_doc() -> dict[str, Any]:
         checks += [
             _check(g, "gateway", "A", "OK", f"{g} A 198.51.100.2{n}"),
             _check(g, "gateway", "AAAA", "OK", f"{g} AAAA 2001:db8::2{n}"),
-            _check(g, "gateway", "gateway SPF", "OK", '"v=spf1 a -all" (1 lookups, 0 void)'),
+            _check(g, "gateway", "gateway SPF", "OK", '"v=spf1 a -all" (1 lookup, 0 void)'),
             _check(g, "ptr", "PTR", "OK", f"198.51.100.2{n} -> {g} -> 198.51.100.2{n}"),
             _check(g, "smtp", "STARTTLS", "OK", f"{g}:25 offers STARTTLS (TLSv1.3)"),
         ]
@@ -79,7 +79,7 @@ def fleet_doc() -> dict[str, Any]:
                            f"pmg2026._domainkey.{d}.: the TXT is not a DKIM key",
                            "run `pmgdns apply`", HOSTILE, "v=DKIM1; h=sha256; k=rsa; p=MIIB…"),
                     _check(d, "dkim", "DKIM retired", "OK", "pmg2025 is gone")]
-        checks += [mx, _check(d, "spf", "SPF", "OK", '"v=spf1 mx -all" (1 lookups, 0 void)'),
+        checks += [mx, _check(d, "spf", "SPF", "OK", '"v=spf1 mx -all" (1 lookup, 0 void)'),
                    _check(d, "wildcard_spf", "wildcard SPF", "OK", '"v=spf1 -all"'),
                    dmarc, *dkim, _check(d, "tls_rpt", "TLS-RPT", "OK", "v=TLSRPTv1")]
         if i % 3 == 0:
@@ -308,8 +308,8 @@ def test_verify_report_in_browser(fleet_page: Path) -> None:
     assert "FAIL DMARC: p=none at _dmarc.d07.example.net., the spec says p=reject" in text
     dl = {dt.text: dd.text for dt, dd in zip(details[0].all("dt"), details[0].all("dd"),
                                              strict=True)}
-    assert dl == {"observed": "v=DMARC1; p=none", "expected": DMARC,
-                  "fix": "run `pmgdns apply`"}
+    assert dl == {"Observed": "v=DMARC1; p=none", "Expected": DMARC,
+                  "Fix": "run `pmgdns apply`"}
     warn = next(tr for tr in dom.by_id("grid").all("tr") if tr.text.startswith("d41."))
     assert warn.all("summary")[0].text == "! WARN"
     assert "20 backup.example.org." in warn.all("dd")[0].text
@@ -331,6 +331,72 @@ def test_verify_report_in_browser(fleet_page: Path) -> None:
     ctl = dom.by_id("ctl")
     assert "hidden" not in ctl.attrs
     assert dom.by_id("shown").text == "52 of 52 subjects shown"
+
+
+def test_every_column_has_a_human_label_and_the_page_says_when_and_whom_it_asked(
+        tmp_path: Path) -> None:
+    from pmgdns.families import FAMILIES
+    from pmgdns.reports.html import FAMILY_LABELS
+
+    for family in [f.name for f in FAMILIES] + ["ptr"]:
+        label = FAMILY_LABELS.get(family, "")
+        assert label and "_" not in label and label[0].isupper(), family
+    doc = fleet_doc()
+    doc["checks"].append(_check("d01.example.net", "dmarc_reports", "DMARC reports", "OK",
+                                "dmarc.example.com accepts the reports"))
+    doc["checks"].append(_check("d01.example.net", "new_family", "new", "OK", "fine"))
+    doc["made"] = "2026-12-07T01:02:03Z"
+    doc["resolver"] = {"nameservers": ["127.0.0.1:5353", "[::1]:53"], "system": False}
+    page = tmp_path / "verify.html"
+    page.write_text(verify_html(doc), encoding="utf-8")
+    dom = dump_dom(page)
+    headers = [th.text for th in dom.by_id("grid").kids("thead")[0].all("th")]
+    assert headers == ["Subject", "Status", "Gateway", "PTR", "SMTP", "MX", "SPF",
+                       "Wildcard SPF", "DMARC", "DMARC reports", "DKIM", "MTA-STS", "TLS-RPT",
+                       "New family"]
+    assert [th.text for th in dom.by_id("families").all("th")][1:len(headers) - 1] == headers[2:]
+    made = " ".join(dom.by_id("made").text.split())
+    assert made == ("Made 2026-12-07 01:02:03 UTC; answers from 127.0.0.1:5353, [::1]:53 "
+                    "(--nameserver).")
+    doc["resolver"] = {"nameservers": ["10.0.0.53:53"], "system": True}
+    assert "answers from the system's resolver (<code>10.0.0.53:53</code>)" in verify_html(doc)
+
+
+LONG = "p=" + "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA" * 60  # 2,600 characters, no space
+_MEASURE = """<script>
+[].forEach.call(document.querySelectorAll("details"),function(d){d.open=true;});
+var e=document.documentElement,out={page:e.scrollWidth-e.clientWidth,boxes:[]};
+[].forEach.call(document.querySelectorAll(".c,#grid th,#grid td,code,.note"),function(b){
+var r=b.getBoundingClientRect();
+var over=b.scrollWidth>b.clientWidth+1&&!b.querySelector("details");  // a popover overlays
+if(over||r.right>window.innerWidth+1)
+out.boxes.push(b.tagName+"."+b.className+" "+b.scrollWidth+">"+b.clientWidth+" right "+r.right);
+});
+var m=document.createElement("pre");m.id="m";m.textContent=JSON.stringify(out);
+document.body.appendChild(m);
+</script>"""
+
+
+def test_long_values_wrap_without_horizontal_scrolling(tmp_path: Path) -> None:
+    """A DKIM key, a long name and a long note wrap inside their cell or popover: with every
+    finding open, nothing sticks out and the page does not scroll sideways (Chromium measures
+    the laid-out page; the measuring script replaces the page's CSP for the test)."""
+    long_name = ".".join(["a" * 60] * 4) + ".example.net"
+    doc = fleet_doc()
+    doc["checks"] = [
+        _check(long_name, "dkim", "DKIM", "FAIL", f"the key at pmg2026._domainkey.{long_name} "
+               "is not the spec's key", "run `pmgdns apply`", LONG, LONG[::-1]),
+        _check(long_name, "tls_rpt", "TLS-RPT", "WARN", LONG, "x", LONG, LONG),
+        *doc["checks"]]
+    doc["notes"].append(LONG)
+    page = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", verify_html(doc))
+    path = tmp_path / "wide.html"
+    path.write_text(page.replace("</body>", _MEASURE + "</body>"), encoding="utf-8")
+    width = SCREENSHOT_SIZE[0]  # the grid of 12 families itself needs about 1,100 px
+    dom = parse(chromium("--dump-dom", f"--window-size={width},900",
+                         path.resolve().as_uri()).stdout)
+    measured = json.loads(dom.by_id("m").text)
+    assert measured == {"page": 0, "boxes": []}, (width, measured)
 
 
 def test_verify_report_filter_and_sort(fleet_page: Path) -> None:
@@ -573,5 +639,9 @@ def test_verify_schema_matches_the_report() -> None:
     report = Report([Check("example.com", "dmarc", "DMARC", "FAIL", "no DMARC record",
                            "run apply", observed="nothing", expected="v=DMARC1; p=reject;")])
     jsonschema.validate(report.to_json(), schema, cls=jsonschema.Draft202012Validator)
+    report.made, report.nameservers = "2026-12-07T01:02:03Z", ["[::1]:5353"]
+    jsonschema.validate(report.to_json(), schema, cls=jsonschema.Draft202012Validator)
+    for bad in ({"made": "yesterday"}, {"resolver": {"nameservers": ["::1"]}}):
+        assert not jsonschema.Draft202012Validator(schema).is_valid({**report.to_json(), **bad})
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert "schemas/*.json" in pyproject["tool"]["setuptools"]["package-data"]["pmgdns"]

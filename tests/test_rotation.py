@@ -115,10 +115,12 @@ def test_rotation_stages(project: Project, world: tuple[BindServer, FakePmg, Dki
     assert _published(bind, "pmg2027") == {keys.b64("pmg2027")}
     again = project.run("plan")
     assert "already published" in again.out and "No changes" in again.out
+    # the command PMG accepts: dkim_set requires the key size
+    assert "`pmgconfig dkim_set --selector pmg2027 --keysize 2048`" in again.out
     # a plan of some domains only does not vouch for the others
     some = project.run("plan", "example.com")
     assert "already published" not in some.out
-    assert "1 other domain(s) were not planned" in some.out
+    assert "1 other domain was not planned" in some.out
     verify = json.loads(project.run("verify", "--nameserver", f"127.0.0.1:{bind.port}",
                                     "--format", "json").out)
     dkim = [c for c in verify["checks"] if c["family"] == "dkim"]

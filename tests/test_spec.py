@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import yaml
 
 from pmgdns.families.loader import parse_site
 
@@ -309,6 +310,31 @@ def test_unknown_provider_class_is_one_clear_error(project: Project) -> None:
     result = project.run("apply", "--yes")
     assert_clean_error(result, "providers.foo.class", "no installed package provides it")
     assert not (project.root / "build" / "zones").exists()
+
+
+CF_MEANT = "did you mean `octodns_cloudflare.CloudflareProvider`"
+
+
+@pytest.mark.parametrize("path,fragment", [
+    ("octodns_cloudflare.CloudfareProvider", CF_MEANT),
+    ("octodns_cloudflar.CloudflareProvider", CF_MEANT),
+    ("octodns_bind.Rfc2136provider", "did you mean `octodns_bind.Rfc2136Provider`"),
+    ("octodns.provider.yamll.YamlProvider", "did you mean `octodns.provider.yaml.YamlProvider`"),
+    ("octodns_cloudflare.Zone", "its providers are `CloudflareInternalProvider`, "
+                                "`CloudflareProvider`"),
+])
+def test_provider_class_typo_gets_a_did_you_mean_and_the_line(project: Project, path: str,
+                                                              fragment: str) -> None:
+    spec = project.spec(providers={"cf": {"class": path, "token": "env/PMGDNS_TEST_CF"}})
+    spec["domains"]["example.org"] = {"targets": ["cf"]}
+    text = yaml.safe_dump(spec, sort_keys=False)
+    line = text.splitlines().index(f"    class: {path}") + 1
+    project.write_spec(text)
+    for command in (["validate"], ["plan"]):
+        result = project.run(*command, env={"PMGDNS_TEST_CF": "cf-token-3b9f0c1e7d"})
+        assert_clean_error(result, f"config/site.yaml, line {line}: providers.cf.class",
+                           fragment)
+        assert "install its package" not in result.err
 
 
 def test_broken_provider_block_is_one_clear_error(project: Project) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -148,3 +152,59 @@ def test_dmarc_with_another_report_address_fails(project: Project, bind: BindSer
     messages = [c["message"] for c in report["checks"] if c["check"] == "DMARC"
                 and c["status"] == "FAIL"]
     assert any("sp=none" in m and "no sp" in m for m in messages), messages
+
+
+def _own_process(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pmgdns", *args], cwd=project.root,
+                          capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "NO_COLOR": "1"})
+
+
+def test_no_python_warning_reaches_the_user(project: Project, bind: BindServer) -> None:
+    """Libraries' own warnings (dnspython's DSA module under a newer cryptography, reached
+    through checkdmarc) never reach the user; `-vv` shows them."""
+    probe = subprocess.run([sys.executable, "-W", "always", "-c", "import checkdmarc"],
+                           capture_output=True, text=True, timeout=60)
+    library_warns = "Warning" in probe.stderr
+    ns = ("--nameserver", f"127.0.0.1:{bind.port}")
+    runs = [_own_process(project, *args) for args in (
+        ("render",), ("validate",), ("plan",), ("apply", "--yes"), ("verify", *ns),
+        ("verify", *ns, "--format", "html", "--out", "report.html"))]
+    for result in runs:
+        assert result.returncode == 0, result.stderr
+        # the example's own warnings (documentation addresses) are the spec's, not Python's
+        foreign = [line for line in result.stderr.splitlines()
+                   if "Warning" in line and not line.startswith("Warning: config/site.yaml")]
+        assert not foreign, result.stderr
+        assert "site-packages" not in result.stderr
+    page = (project.root / "report.html").read_text()  # says when, and whom it asked
+    assert f"answers from <code>127.0.0.1:{bind.port}</code> (<code>--nameserver</code>)" in page
+    assert re.search(r'<p id="made" class="muted">Made <time datetime="\d{4}-\d\d-\d\dT', page)
+    loud = _own_process(project, "-vv", "verify", *ns)
+    assert loud.returncode == 0
+    if library_warns:
+        assert "checkdmarc warned while being imported" in loud.stderr, loud.stderr
+
+
+def test_counts_are_plain_english(project: Project, bind: BindServer) -> None:
+    """`1 warning`, `1 lookup`: no `1 warnings` in any report, and `--out` still recognises
+    the report it wrote."""
+    assert project.run("apply", "--yes").code == 0
+    name = "pmg2026._domainkey.example.com."
+    testing = bind.txt(name)[0].rstrip("; ") + "; t=y"  # one WARN: the key is in testing mode
+    upd = bind.update("example.com")
+    upd.replace(name, 3600, "TXT", " ".join(f'"{testing[i:i + 200]}"'
+                                            for i in range(0, len(testing), 200)))
+    bind.send(upd)
+    ns = ("--nameserver", f"127.0.0.1:{bind.port}")
+    text = project.run("verify", *ns)
+    assert re.search(r"^Verify: \d+ ok, 1 warning, 0 failed\.$", text.out, re.M), text.out
+    assert "(1 lookup, 0 void)" in text.out and "lookups" not in text.out
+    md = project.run("verify", *ns, "--format", "markdown")
+    assert ", 1 warning, 0 failed.**" in md.out
+    out = project.root / "verify.txt"
+    for _ in range(2):  # the second run overwrites the report the first wrote
+        written = project.run("verify", *ns, "--out", str(out))
+        assert written.code == 0, written.err
+        assert "1 warning, 0 failed" in written.err + written.out
+    assert out.read_text().endswith(", 1 warning, 0 failed.\n")

@@ -22,6 +22,7 @@ from .core.errors import (
     StaleZonesError,
     UsageError,
 )
+from .core.text import plural
 from .families import FAMILIES
 from .families.loader import DEFAULT_CONFIG, load_site, parse_site
 from .plan import planfile
@@ -257,8 +258,8 @@ class ChangedDomains:
     why: str = ""
 
     def note(self) -> str:
-        return (f"planned {len(self.domains)} of {self.total} domains: those whose records "
-                f"changed since {self.ref}{f' ({self.why})' if self.why else ''}; a full "
+        return (f"planned {len(self.domains)} of {plural(self.total, 'domain')}: those whose "
+                f"records changed since {self.ref}{f' ({self.why})' if self.why else ''}; a full "
                 "`pmgdns plan` also finds drift at the targets")
 
 

@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from . import __version__
-from .core.errors import ExitCode, NotConfirmed, PmgdnsError, UsageError
+from .core import libraries
+from .core.errors import ExitCode, FileProblem, NotConfirmed, PmgdnsError, UsageError
+from .core.gitignore import ensure_ignored
 from .core.redact import RedactingFilter, Redactor
-from .core.text import visible
+from .core.text import plural, visible
 
 if TYPE_CHECKING:
     from .api import PlanRun, Workspace
@@ -31,7 +33,7 @@ VERIFY_MARKERS: dict[str, str | re.Pattern[str]] = {
     "html": HTML_MARKER,
     "json": re.compile(r'\A\{\n  "version": 1,\n  "checks": \['),
     "markdown": "<!-- pmgdns-verify -->",
-    "text": re.compile(r"^Verify: \d+ ok, \d+ warnings, \d+ failed\.\n\Z", re.MULTILINE),
+    "text": re.compile(r"^Verify: \d+ ok, \d+ warnings?, \d+ failed\.\n\Z", re.MULTILINE),
 }
 
 PROGRESS_MIN = 20  # zones; below that a run is quick enough to need no progress bar
@@ -41,8 +43,9 @@ _redactor = Redactor()
 class Ui:
     """Printing with colour only on a terminal and never with NO_COLOR."""
 
-    def __init__(self, verbose: int = 0) -> None:
+    def __init__(self, verbose: int = 0, quiet: bool = False) -> None:
         self.verbose = verbose
+        self.quiet = quiet  # the spec's warnings only where asked for (validate)
         self.colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
         self.err_colour = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
 
@@ -104,10 +107,11 @@ class State:
     workspace: Workspace
     ui: Ui
 
-    def load(self) -> Site:
+    def load(self, warnings: bool = False) -> Site:
+        """The spec; its warnings printed unless --quiet (always with `warnings`)."""
         site = self.workspace.load()
         _redactor.add(site.secret_values())
-        for w in site.warnings:
+        for w in site.warnings if warnings or not self.ui.quiet else ():
             self.ui.warn(w)
         return site
 
@@ -138,6 +142,8 @@ def _setup_logging(verbose: int) -> None:
     root.setLevel(level)
     handler.addFilter(_drop_root_ns_notice)
     handler.addFilter(_visible_record)
+    for text in libraries.HELD:  # what libraries said on import, before logging was set up
+        libraries.log.debug("%s", text)
 
 
 def _visible_record(record: logging.LogRecord) -> bool:
@@ -169,9 +175,12 @@ def _drop_root_ns_notice(record: logging.LogRecord) -> bool:
               show_default=True, metavar="PATH", help="The mail-site spec (env PMGDNS_CONFIG).")
 @click.option("-v", "--verbose", count=True, help="More detail: full values, octoDNS's log (-vv: "
                                                  "debug).")
+@click.option("-q", "--quiet", is_flag=True, envvar="PMGDNS_QUIET",
+              help="Do not repeat the spec's warnings (`validate` always shows them; env "
+                   "PMGDNS_QUIET=1).")
 @click.version_option(__version__, "--version", prog_name="pmgdns")
 @click.pass_context
-def cli(ctx: click.Context, config: str, verbose: int) -> None:
+def cli(ctx: click.Context, config: str, verbose: int, quiet: bool) -> None:
     """Put a Proxmox Mail Gateway's DNS in place: MX, SPF, DMARC, DKIM, each node's
     A/AAAA, a null SPF wildcard, MTA-STS, TLS-RPT, DANE and CAA, and the PTR request for the
     hoster; prove it with `verify`; read the gateway with `pmg pull`.
@@ -181,7 +190,7 @@ def cli(ctx: click.Context, config: str, verbose: int) -> None:
     from .api import Workspace
 
     _setup_logging(verbose)
-    ctx.obj = State(Workspace(config=config), Ui(verbose))
+    ctx.obj = State(Workspace(config=config), Ui(verbose, quiet))
 
 
 pass_state = click.make_pass_decorator(State)
@@ -202,6 +211,14 @@ def init(state: State, force: bool) -> None:
     with open(ws.config, "w", encoding="utf-8") as fh:
         fh.write(text)
     ui.out(f"Wrote {ws.config}. Fill in the TODO lines, then run `pmgdns validate`.")
+    try:
+        added = ensure_ignored(".gitignore", ws.build_dir)
+    except FileProblem as exc:
+        ui.warn(f"{exc}; add `{ws.build_dir}/` to .gitignore yourself (generated files)")
+    else:
+        if added:
+            ui.out(f"Added {added} to .gitignore: generated files. Commit {ws.config} and "
+                   f"{ws.zones_dir}/.")
 
 
 @cli.command()
@@ -219,10 +236,18 @@ def render(state: State, check: bool) -> None:
         ui.out(f"{ws.zones_dir}/ is up to date with {site.file}.")
         return
     changed = ws.render(site)
-    n = len(site.domains)
-    ui.out(f"Rendered {n} zone{'s' if n != 1 else ''} into {ws.zones_dir}/ and "
-           f"{ws.octodns_config}" + (f"; changed: {', '.join(changed)}." if changed
-                                     else "; nothing changed."))
+    head = (f"Rendered {plural(len(site.domains), 'zone')} into {ws.zones_dir}/ and "
+            f"{ws.octodns_config}")
+    if not changed:
+        ui.out(f"{head}; nothing changed.")
+    elif ui.verbose:
+        ui.out(f"{head}; {plural(len(changed), 'file')} changed:")
+        for path in changed:
+            ui.out(f"  {visible(path)}")
+    elif len(changed) <= 3:
+        ui.out(f"{head}; changed: {', '.join(visible(p) for p in changed)}.")
+    else:  # a fleet: the count, not two thousand names
+        ui.out(f"{head}; {plural(len(changed), 'file')} changed (-v lists them).")
 
 
 @cli.command()
@@ -231,7 +256,7 @@ def validate(state: State) -> None:
     """Check the spec and the zones it renders, without contacting any provider."""
     from . import api
 
-    site = state.load()
+    site = state.load(warnings=True)
     for w in api.validate(state.workspace, site)[len(site.warnings):]:
         state.ui.warn(w)
     n = len(site.domains)
@@ -272,8 +297,10 @@ since_option = click.option(
 @cli.command()
 @click.argument("domains", nargs=-1, metavar="[DOMAIN]...")
 @click.option("--format", "fmt", type=REPORT_FORMATS, default="text", show_default=True,
-              help="html: one self-contained page.")
-@click.option("--out", "out", metavar="PLANFILE", help="Also write the plan for `apply --plan`.")
+              help="html: one self-contained page. The report goes to stdout (`> plan.html`).")
+@click.option("--out", "out", metavar="PLANFILE",
+              help="Also write the plan for `apply --plan`: always JSON, whatever --format "
+                   "says (a .html, .md or .txt name is refused).")
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 2 when there are changes (0: none, 1: error).")
 @parallel_option
@@ -285,6 +312,7 @@ def plan(state: State, domains: tuple[str, ...], fmt: str, out: str | None,
     from . import api
     from .reports import plan_report as output
 
+    _check_plan_out(out, fmt)
     site = state.load()
     with state.ui.progress("planning") as bar:
         run = api.plan(state.workspace, site, domains, parallel, bar, since=since)
@@ -301,6 +329,21 @@ def plan(state: State, domains: tuple[str, ...], fmt: str, out: str | None,
                     "the plan (GITHUB_STEP_SUMMARY)")
     if detailed_exitcode and run.result.has_changes:
         raise click.exceptions.Exit(ExitCode.CHANGES)
+
+
+REPORT_SUFFIXES = {".html": "html", ".htm": "html", ".md": "markdown", ".markdown": "markdown",
+                   ".txt": "text"}
+
+
+def _check_plan_out(out: str | None, fmt: str) -> None:
+    """`--out` is the JSON plan file for `apply --plan`; a report's name there is a mistake."""
+    suffix = os.path.splitext(out or "")[1].lower()
+    if out and suffix in REPORT_SUFFIXES:
+        page = fmt if fmt != "text" else REPORT_SUFFIXES[suffix]
+        raise UsageError(
+            f"--out {visible(out)}: --out writes the plan file for `pmgdns apply --plan`, which "
+            f"is JSON, not a {suffix} report; the report goes to stdout: `pmgdns plan --format "
+            f"{page} > {visible(out)}` (with the plan file in the same run: `--out plan.json`)")
 
 
 def _confirm(run: PlanRun) -> bool:
@@ -402,7 +445,7 @@ def verify(state: State, domains: tuple[str, ...], nameserver: str | None, fmt: 
     options = verifylib.Options(smtp=smtp, resolve=parse_resolve(resolve), ca_file=ca_file)
     with ui.progress("verifying") as bar:
         report = verifylib.verify(site, select_domains(site, domains), resolver, workers, bar,
-                                  options)
+                                  options, system_resolver=nameserver is None)
     if fmt == "html":
         from .reports.html import verify_html
 
@@ -419,7 +462,7 @@ def verify(state: State, domains: tuple[str, ...], nameserver: str | None, fmt: 
         marker = VERIFY_MARKERS[fmt]
         write_output(out, _redactor(text), marker, "a verify report")
         s = report.summary()
-        ui.note(f"Report written to {out}: {s['OK']} ok, {s['WARN']} warnings, "
+        ui.note(f"Report written to {out}: {s['OK']} ok, {plural(s['WARN'], 'warning')}, "
                 f"{s['FAIL']} failed.")
     else:
         ui.out(text, nl=False)

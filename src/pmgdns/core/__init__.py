@@ -1,1 +1,1 @@
-"""What every stage shares: typed errors, bounded file I/O, secret redaction, terminal-safe text."""
+"""What every stage shares: typed errors, bounded file I/O, redaction, safe text, quiet imports."""

@@ -15,6 +15,9 @@ from collections.abc import Iterable
 
 MASK = "[redacted]"
 MIN_LENGTH = 4  # shorter values would mask ordinary text, and are not secrets worth the name
+# A secret from env/VAR shorter than this is refused: masking it would garble every line holding
+# those characters (a port number, a word) and, by where the mask lands, still reveal it.
+SECRET_MIN_LENGTH = 8
 
 
 def forms(secret: str) -> set[str]:

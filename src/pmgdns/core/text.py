@@ -25,3 +25,8 @@ def visible(text: str, newlines: bool = False) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """`1 warning`, `2 warnings`, `0 warnings`; `many` for an irregular plural."""
+    return f"{n} {word if n == 1 else many or word + 's'}"

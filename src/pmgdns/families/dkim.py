@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..core.files import KiB
+from ..core.text import plural
 from ..spec import dkim_keys as keys
 from ..spec.dkim_keys import Dkim
 from ..spec.model import Domain, RecordSpec, Site
@@ -142,17 +143,21 @@ class DkimFamily(Family):
         unseen = len(set(signing) - set(planned))
         if pending:
             when = (datetime.now(UTC) + timedelta(seconds=ttl)).strftime("%Y-%m-%d %H:%M UTC")
-            return [f"the next DKIM key ({nxt}) is published by this plan in "
-                    f"{len({c.zone for c in pending})} zone(s): switch PMG to it no earlier than "
-                    f"{ttl} s (the record's TTL) after apply, i.e. not before {when} if you apply "
-                    "now, and once `pmgdns verify` shows it everywhere"]
+            zones = plural(len({c.zone for c in pending}), "zone")
+            return [f"the next DKIM key ({nxt}) is published by this plan in {zones}: switch "
+                    f"PMG to it no earlier than {ttl} s (the record's TTL) after apply, i.e. not "
+                    f"before {when} if you apply now, and once `pmgdns verify` shows it everywhere"]
         if unseen:
+            were = "was" if unseen == 1 else "were"
             return [f"the next DKIM key ({nxt}) is published in the domains this plan covers; "
-                    f"{unseen} other domain(s) were not planned: run a full `pmgdns plan` before "
-                    "PMG switches to it"]
+                    f"{plural(unseen, 'other domain')} {were} not planned: run a full "
+                    "`pmgdns plan` before PMG switches to it"]
+        # PMG's dkim_set requires --keysize; with the key file already in /etc/pmg/dkim it
+        # signs with that key, whose size it must match
+        bits = site.dkim.next_key.bits if site.dkim.next_key else 2048
         return [f"the next DKIM key ({nxt}) is already published: PMG may switch to it "
-                f"(`pmgconfig dkim_set --selector {nxt}`) once it has been live for {ttl} s (the "
-                "record's TTL) everywhere; then run `pmgdns pmg pull`"]
+                f"(`pmgconfig dkim_set --selector {nxt} --keysize {bits}`) once it has been live "
+                f"for {ttl} s (the record's TTL) everywhere; then run `pmgdns pmg pull`"]
 
     def ownership_options(self, site: Site) -> dict[str, Any]:
         published = [s for s, _ in site.dkim.published()]

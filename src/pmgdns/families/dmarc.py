@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..core.libraries import quiet_import
 from ..spec.model import Domain, RecordSpec, Site
 from ..spec.values import shown
 from .base import DMARC, Claim, Family, Key, Path, Slot, ZoneContext, txt
@@ -141,7 +142,8 @@ class DmarcFamily(Family):
 def dmarc_checks(probe: Probe, d: Domain, family: str, want: Dmarc) -> list[Check]:
     """The DMARC record at `_dmarc.D`: exactly one, parsed by checkdmarc, tags as `want`."""
     # start-up time: checkdmarc loads in ~0.4 s; only verify needs it
-    from checkdmarc.dmarc import DMARCError, parse_dmarc_record
+    with quiet_import("checkdmarc"):
+        from checkdmarc.dmarc import DMARCError, parse_dmarc_record
 
 
     name = f"_dmarc.{d.zone}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..core.libraries import quiet_import
 from ..spec.model import Domain, RecordSpec, Site, relative, zone_of
 from .base import DMARC, Claim, Family, Slot, ZoneContext, report_name, txt
 from .checking import FAIL, OK, Check, Probe
@@ -109,7 +110,11 @@ class DmarcReportsFamily(Family):
 
 
         # start-up time: checkdmarc loads in ~0.4 s; only verify needs it
-        from checkdmarc.dmarc import UnverifiedDMARCURIDestination, verify_dmarc_report_destination
+        with quiet_import("checkdmarc"):
+            from checkdmarc.dmarc import (
+                UnverifiedDMARCURIDestination,
+                verify_dmarc_report_destination,
+            )
         out = []
         for rd in _external(domain):
             record = f"{domain.name}._report._dmarc.{rd}."

@@ -94,6 +94,7 @@ def parse_site(text: str, file: str) -> Site:
         family.check_site(c, site)
     site.warnings = c.warnings
     site.inputs = dict(c.inputs)
+    site.lines = dict(c.doc.lines)
     return site
 
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..core.libraries import quiet_import
 from ..spec.model import Domain, RecordSpec, Site
 from .base import WHOLE, Claim, Family, Key, Path, Slot, TxtKind, ZoneContext, txt
 from .checking import APPLY, FAIL, OK, Check, Probe
@@ -150,7 +151,8 @@ class MtaStsFamily(Family):
 
 
         # start-up time: checkdmarc loads in ~0.4 s; only verify needs it
-        from checkdmarc.mta_sts import MTASTSError, parse_mta_sts_record
+        with quiet_import("checkdmarc"):
+            from checkdmarc.mta_sts import MTASTSError, parse_mta_sts_record
         conf = _active(domain)
         if conf is None:
             return []

@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ..core.libraries import quiet_import
+from ..core.text import plural
 from ..spec.model import Domain, Gateway, RecordSpec, Site
 from ..spec.values import shown
 from .base import SPF, Claim, Family, Key, Path, Slot, ZoneContext, txt
@@ -73,7 +75,8 @@ def spf_checks(probe: Probe, subject: str, family: str, name: str, expected: str
     """The SPF at `name`: exactly one `v=spf1` value, `expected` (when given), within RFC 7208's
     limits, and every address of `nodes` passes it."""
     # start-up time: checkdmarc loads in ~0.4 s; only verify needs it
-    from checkdmarc.spf import SPFError, parse_spf_record
+    with quiet_import("checkdmarc"):
+        from checkdmarc.spf import SPFError, parse_spf_record
 
 
     values = [v for v in probe.txt(name) if SPF.matches(v)]
@@ -123,7 +126,8 @@ def spf_checks(probe: Probe, subject: str, family: str, name: str, expected: str
                                  observed=values[0]))
     if not out:
         out.append(Check(subject, family, check, OK,
-                         f"\"{values[0]}\" ({result.get('dns_lookups')} lookups, "
+                         f"\"{values[0]}\" "
+                         f"({plural(int(result.get('dns_lookups') or 0), 'lookup')}, "
                          f"{result.get('void_dns_lookups')} void)", observed=values[0],
                          expected=values[0] if expected is None else expected))
     return out

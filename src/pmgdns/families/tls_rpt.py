@@ -10,6 +10,7 @@ import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from ..core.libraries import quiet_import
 from ..spec.model import Domain, RecordSpec, Site
 from ..spec.values import shown
 from .base import Claim, Family, Key, Path, Slot, TxtKind, ZoneContext, txt
@@ -88,10 +89,11 @@ class TlsRptFamily(Family):
 
 
         # start-up time: checkdmarc loads in ~0.4 s; only verify needs it
-        from checkdmarc.smtp_tls_reporting import (
-            SMTPTLSReportingError,
-            parse_smtp_tls_reporting_record,
-        )
+        with quiet_import("checkdmarc"):
+            from checkdmarc.smtp_tls_reporting import (
+                SMTPTLSReportingError,
+                parse_smtp_tls_reporting_record,
+            )
         rua = _active(domain)
         if not rua:
             return []

@@ -33,7 +33,7 @@ from ..core.errors import (
     StalePlanError,
     UnsafePlanError,
 )
-from ..core.redact import Redactor
+from ..core.redact import SECRET_MIN_LENGTH, Redactor
 from ..providers.pacing import suggested_workers_for
 from ..spec.model import ENV_REF, SOURCE_ID, Site
 from ..spec.values import shown
@@ -280,17 +280,26 @@ class Engine:
                     continue
                 var = m.group(1)
                 value = os.environ.get(var)
+                line = self.site.lines.get(("providers", name, key))
                 if not value:
                     raise SpecError(
-                        self.site.file, f"providers.{name}.{key}",
+                        self.site.file, f"providers.{name}.{key}", line=line, message=
                         f"takes its value from the environment variable {var}, which is not "
                         f"set; export {var} (e.g. from your CI's secrets) and run again")
                 if value != value.strip() or any(not c.isprintable() for c in value):
                     raise SpecError(
-                        self.site.file, f"providers.{name}.{key}",
+                        self.site.file, f"providers.{name}.{key}", line=line, message=
                         f"the environment variable {var} begins or ends with white space or holds "
                         "a control character (a stray newline from a file or a paste?); export "
                         "it without (the value is not shown)")
+                if len(value) < SECRET_MIN_LENGTH:
+                    raise SpecError(
+                        self.site.file, f"providers.{name}.{key}", line=line, message=
+                        f"the environment variable {var} holds fewer than {SECRET_MIN_LENGTH} "
+                        "characters, too short to be kept out of the output: masking it would "
+                        "garble every line that contains those characters (a port number, a "
+                        "word) and still reveal it; use the full token or key the provider "
+                        "issued (the value is not shown)")
 
     def check_classes(self) -> None:
         """The chosen domains' providers are octoDNS providers of installed packages, checked

@@ -45,10 +45,11 @@ def apply_lock(build_dir: str, wait: float = 0.0) -> Iterator[None]:
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+                    who = (f"PID {holder}, lock {path}" if holder.isdigit() else
+                           f"lock {path}, which names no PID yet")
                     raise LockError(
-                        f"another pmgdns apply is running in this checkout (PID "
-                        f"{holder if holder.isdigit() else 'unknown'}, lock {path}); wait for "
+                        f"another pmgdns apply is running in this checkout ({who}); wait for "
                         "it to finish, or pass --lock-timeout SECONDS to wait. Nothing was "
                         "applied.") from None
                 time.sleep(0.2)

@@ -161,9 +161,11 @@ def check_targets(document: dict[str, Any], path: str, fresh: PlanResult) -> Non
         raise StalePlanError(f"{path} is stale: its changes are not the ones planned (was the "
                              "file edited?). Nothing was applied; run `pmgdns plan --out` again "
                              "and review it.")
-    where = ", ".join([f"{z} at {t}" for z, t in differing] + [m for m in moved if m != "?"])
-    where = where or "the plan's checksum"
-    count = len(differing) + len(moved)
+    # a zone whose changes and whose records both moved is named once, in the plan's order
+    places = list(dict.fromkeys([f"{z} at {t}" for z, t in differing]
+                                + [m for m in moved if m != "?"]))
+    where = ", ".join(places) or "the plan's checksum"
+    count = len(places) or 1
     raise StalePlanError(f"{path} is stale: the targets changed since the plan was made "
                          f"({where} now differ{'s' if count == 1 else ''}). Nothing was "
                          "applied; run `pmgdns plan --out` again and review it.")

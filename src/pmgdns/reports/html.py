@@ -29,12 +29,14 @@ RANK = {OK: 0, WARN: 1, FAIL: 2}
 CLS = {OK: "k", WARN: "w", FAIL: "f"}  # short class names: a 10,000-subject grid stays small
 SYM = {OK: "✓", WARN: "!", FAIL: "✗"}
 
-# Column order and labels for the families pmgdns knows; any other family gets a column after
-# these, in order of first appearance, labelled with its key.
+# Column order and labels for the families pmgdns knows (tests/test_report.py holds every
+# registered family to a label here); any other family gets a column after these, in order of
+# first appearance, labelled from its key (`new_family` -> "New family").
 FAMILY_LABELS: dict[str, str] = {
     "gateway": "Gateway", "ptr": "PTR", "smtp": "SMTP", "mx": "MX", "spf": "SPF",
-    "wildcard_spf": "Wildcard SPF", "dmarc": "DMARC", "dkim": "DKIM", "mta_sts": "MTA-STS",
-    "tls_rpt": "TLS-RPT", "tlsa": "TLSA", "caa": "CAA", "parked": "Parked",
+    "wildcard_spf": "Wildcard SPF", "dmarc": "DMARC", "dmarc_reports": "DMARC reports",
+    "dkim": "DKIM", "mta_sts": "MTA-STS", "tls_rpt": "TLS-RPT", "tlsa": "TLSA", "caa": "CAA",
+    "parked": "Parked", "firewall": "Firewall",
 }
 
 # C0/C1 controls (tab and newline kept), lone surrogates, and bidi controls that could make a
@@ -64,7 +66,7 @@ _BASE_CSS = """
 body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;
 margin:1rem 1.5rem;color:#1b1f23;background:#fff}
 h1{font-size:1.4rem;margin:.2rem 0 .6rem}h2{font-size:1.1rem;margin:1.2rem 0 .4rem}
-code{font:12px/1.35 ui-monospace,"DejaVu Sans Mono",monospace;overflow-wrap:break-word;
+code{font:12px/1.35 ui-monospace,"DejaVu Sans Mono",monospace;overflow-wrap:anywhere;
 white-space:pre-wrap}h2 code{font-size:.95em}
 table{border-collapse:collapse}th,td{border:1px solid var(--line);padding:3px 6px;
 text-align:left;vertical-align:top}
@@ -74,6 +76,7 @@ thead th{background:#eef0f2;position:sticky;top:0;z-index:1}
 .alert{border-left:4px solid var(--failb);background:var(--fail);padding:.4rem .6rem;
 margin:.4rem 0}
 .note{border-left:4px solid var(--okb);background:#eef5fb;padding:.4rem .6rem;margin:.4rem 0}
+.alert,.note,#made{overflow-wrap:anywhere}
 """
 
 _VERIFY_CSS = _BASE_CSS + """
@@ -85,7 +88,8 @@ _VERIFY_CSS = _BASE_CSS + """
 .fam td{text-align:right;min-width:2.5rem}.fam tbody th{text-align:left;white-space:nowrap}
 #ctl{margin:.8rem 0 .5rem;display:flex;gap:1rem;align-items:center}
 #ctl input[type=search]{width:18rem;padding:3px 6px}
-#grid td{text-align:center;min-width:4.5rem}#grid tbody th{font-weight:normal;white-space:nowrap}
+#grid td{text-align:center;min-width:4.5rem}
+#grid tbody th{font-weight:normal;max-width:22rem;overflow-wrap:anywhere}
 #grid th button{font:inherit;font-weight:bold;border:0;background:none;padding:0;cursor:pointer}
 #grid th[aria-sort=ascending] button::after{content:" \\25B2"}
 #grid th[aria-sort=descending] button::after{content:" \\25BC"}
@@ -93,10 +97,11 @@ summary{cursor:pointer;font-weight:bold;white-space:nowrap}
 #grid td.w,#grid td.f{position:relative}
 .c{position:absolute;z-index:2;left:0;top:100%;width:34rem;max-width:80vw;margin:0;
 padding:.5rem .7rem;list-style:none;text-align:left;background:#fff;border:2px solid var(--failb);
-border-radius:4px;box-shadow:0 3px 10px rgba(0,0,0,.25)}
+border-radius:4px;box-shadow:0 3px 10px rgba(0,0,0,.25);overflow-wrap:anywhere}
 .w .c{border-color:var(--warnb)}.r .c{left:auto;right:0}
-.c li{margin:0 0 .5rem}.c dl{margin:.15rem 0 0 1rem;display:grid;grid-template-columns:auto 1fr;
-gap:0 .5rem}.c dt{font-weight:bold}.c dd{margin:0}
+.c li{margin:0 0 .5rem}.c dl{margin:.15rem 0 0 1rem;display:grid;
+grid-template-columns:auto minmax(0,1fr);gap:0 .5rem}.c dt{font-weight:bold}
+.c dd{margin:0;min-width:0}
 .legend span{display:inline-block;padding:0 .4rem;margin-right:.4rem;border:1px solid var(--line)}
 """
 
@@ -185,7 +190,22 @@ def _worst(statuses: Iterable[str]) -> str:
 
 
 def _label(family: str) -> str:
-    return FAMILY_LABELS.get(family, family)
+    return FAMILY_LABELS.get(family) or family.replace("_", " ").capitalize()
+
+
+def _made(doc: Mapping[str, Any]) -> str:
+    """When the run was made and which name servers answered, as the document says."""
+    parts = []
+    made = str(doc.get("made") or "")
+    if made:
+        parts.append(f'Made <time datetime="{esc(made)}">'
+                     f"{esc(made.replace('T', ' ').replace('Z', ' UTC'))}</time>")
+    resolver = doc.get("resolver")
+    if isinstance(resolver, Mapping) and resolver.get("nameservers"):
+        servers = ", ".join(f"<code>{esc(s)}</code>" for s in resolver["nameservers"])
+        parts.append(f"answers from the system's resolver ({servers})" if resolver.get("system")
+                     else f"answers from {servers} (<code>--nameserver</code>)")
+    return f'<p id="made" class="muted">{"; ".join(parts)}.</p>\n' if parts else ""
 
 
 def _families(checks: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -201,9 +221,9 @@ def _finding(check: Mapping[str, Any]) -> str:
     for key in ("observed", "expected"):
         value = check.get(key) or ""
         if value:
-            parts.append(f"<dt>{key}</dt><dd><code>{esc(value)}</code></dd>")
+            parts.append(f"<dt>{key.capitalize()}</dt><dd><code>{esc(value)}</code></dd>")
     if check.get("fix"):
-        parts.append(f"<dt>fix</dt><dd>{esc(check['fix'])}</dd>")
+        parts.append(f"<dt>Fix</dt><dd>{esc(check['fix'])}</dd>")
     parts.append("</dl></li>")
     return "".join(parts)
 
@@ -238,7 +258,7 @@ def verify_html(doc: Mapping[str, Any], title: str = "pmgdns verify") -> str:
     by_status = {st: sum(1 for w in worst.values() if w == st) for st in RANK}
     totals = {st: sum(1 for c in checks if _status(c) == st) for st in RANK}
 
-    out = [f"<h1>{esc(title)}</h1>\n"]
+    out = [f"<h1>{esc(title)}</h1>\n", _made(doc)]
     n = len(grid)
     out.append(f'<p id="headline"><b>{_plural(n, "subject")}</b>: '
                f'<span class="f">{SYM[FAIL]} {by_status[FAIL]} FAIL</span>, '
@@ -279,8 +299,8 @@ def verify_html(doc: Mapping[str, Any], title: str = "pmgdns verify") -> str:
                'placeholder="e.g. example.com" autocomplete="off"></label>'
                '<label><input type="checkbox" id="problems"> only problems</label>'
                '<span id="shown" class="muted" aria-live="polite"></span></div>\n')
-    out.append('<table id="grid"><thead><tr><th data-k="subject">subject</th>'
-               '<th data-k="status">status</th>'
+    out.append('<table id="grid"><thead><tr><th data-k="subject">Subject</th>'
+               '<th data-k="status">Status</th>'
                + "".join(f'<th data-k="{esc(f)}">{esc(_label(f))}</th>' for f in families)
                + "</tr></thead>\n<tbody>\n")
     half = (len(families) + 1) // 2

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from ..core.text import visible
+from ..core.text import plural, visible
 from ..families.checking import FAIL, OK, WARN
 from ..verify.run import Report
 from .plan_report import md_code
@@ -26,14 +26,14 @@ def report_text(report: Report, style: Callable[[str, str], str]) -> str:
     for n in report.notes:
         lines.append(f"Note: {visible(n)}")
     s = report.summary()
-    lines.append(f"Verify: {s[OK]} ok, {s[WARN]} warnings, {s[FAIL]} failed.")
+    lines.append(f"Verify: {s[OK]} ok, {plural(s[WARN], 'warning')}, {s[FAIL]} failed.")
     return "\n".join(lines) + "\n"
 
 
 def report_markdown(report: Report) -> str:
     s = report.summary()
     lines = ["<!-- pmgdns-verify -->", "### pmgdns verify", "",
-             f"**{s[OK]} ok, {s[WARN]} warnings, {s[FAIL]} failed.**", "",
+             f"**{s[OK]} ok, {plural(s[WARN], 'warning')}, {s[FAIL]} failed.**", "",
              "| Status | Subject | Check | Finding | Fix |", "|---|---|---|---|---|"]
     for c in report.checks:
         cells = [c.status, md_code(c.subject), c.check, md_code(c.message) if c.message else "",

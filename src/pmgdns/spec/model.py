@@ -101,6 +101,7 @@ class Site:
     warnings: list[str] = field(default_factory=list)
     memo: dict[str, Any] = field(default_factory=dict, repr=False)
     inputs: dict[str, str] = field(default_factory=dict)  # files it names: path -> sha256
+    lines: dict[tuple[str, ...], int] = field(default_factory=dict, repr=False)  # key -> line
 
     # -- the gateway nodes and the DKIM key, which most families need ----------------------------
 

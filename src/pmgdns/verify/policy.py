@@ -8,13 +8,8 @@ import socket
 import ssl
 from collections.abc import Sequence
 
-from checkdmarc.mta_sts import (
-    MTASTSPolicySyntaxError,
-    mx_in_mta_sts_patterns,
-    parse_mta_sts_policy,
-)
-
 from ..core.errors import TransportError
+from ..core.libraries import quiet_import
 from .session import (
     FAIL,
     OK,
@@ -30,6 +25,13 @@ from .session import (
     trust_store,
     verifying_context,
 )
+
+with quiet_import("checkdmarc"):
+    from checkdmarc.mta_sts import (
+        MTASTSPolicySyntaxError,
+        mx_in_mta_sts_patterns,
+        parse_mta_sts_policy,
+    )
 
 POLICY_PATH = "/.well-known/mta-sts.txt"
 POLICY_MAX_BYTES = 64 * 1024  # RFC 8461 §3.3 lets senders cap the body; 64 KiB is the usual cap

@@ -13,16 +13,21 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import dns.exception
+import dns.nameserver
 import dns.resolver
-from checkdmarc.utils import DNS_CACHE
 
 from ..core.errors import VerifyError
+from ..core.libraries import quiet_import
 from ..families import FAMILIES
 from ..families.checking import FAIL, OK, WARN, Check, Probe, VerifyOptions
 from ..spec.model import Domain, Gateway, Site
 from .probe import DnsProbe, make_resolver
+
+with quiet_import("checkdmarc"):
+    from checkdmarc.utils import DNS_CACHE
 
 Options = VerifyOptions
 
@@ -33,6 +38,9 @@ __all__ = ["Check", "Options", "Report", "make_resolver", "verify"]
 class Report:
     checks: list[Check] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    made: str = ""  # when the run began, UTC, RFC 3339 (2026-12-07T01:02:03Z)
+    nameservers: list[str] = field(default_factory=list)  # asked, as HOST:PORT ([v6]:PORT)
+    system_resolver: bool = False  # the system's resolver (no --nameserver)
 
     @property
     def failed(self) -> bool:
@@ -45,8 +53,13 @@ class Report:
         return out
 
     def to_json(self) -> dict[str, object]:
-        return {"version": 1, "checks": [c.to_json() for c in self.checks],
-                "summary": self.summary(), "notes": self.notes}
+        out: dict[str, object] = {"version": 1, "checks": [c.to_json() for c in self.checks],
+                                  "summary": self.summary(), "notes": self.notes}
+        if self.made:
+            out["made"] = self.made
+        if self.nameservers:
+            out["resolver"] = {"nameservers": self.nameservers, "system": self.system_resolver}
+        return out
 
 
 def _domain_checks(probe: Probe, domain: Domain) -> list[Check]:
@@ -68,9 +81,23 @@ def _node_checks(probe: Probe, node: Gateway) -> list[Check]:
 PROCESS_MIN = 200  # domains; below that, worker processes cost more than they save
 
 
+def asked(resolver: dns.resolver.Resolver) -> list[str]:
+    """The name servers `resolver` asks, as HOST:PORT ([v6]:PORT for IPv6)."""
+    out = []
+    for ns in resolver.nameservers:
+        host, port = str(ns), resolver.port
+        if isinstance(ns, dns.nameserver.Do53Nameserver):
+            host, port = ns.address, ns.port
+        elif not isinstance(ns, str):
+            out.append(str(ns))  # DoH/DoT: its URL says it all
+            continue
+        out.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+    return out
+
+
 def verify(site: Site, domains: Iterable[str], resolver: dns.resolver.Resolver,
            workers: int | None = None, progress: Callable[[int, int], None] | None = None,
-           options: VerifyOptions | None = None) -> Report:
+           options: VerifyOptions | None = None, system_resolver: bool = False) -> Report:
     """Run every family's checks: the nodes', then the domains'.
 
     Concurrency follows the DNS's latency, not the number of domains: the checks of a domain are
@@ -82,7 +109,8 @@ def verify(site: Site, domains: Iterable[str], resolver: dns.resolver.Resolver,
     DNS_CACHE.clear()
     probe = DnsProbe(site, resolver, options or VerifyOptions())
     chosen = [site.domains[d] for d in domains]
-    report = Report()
+    report = Report(made=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    nameservers=asked(resolver), system_resolver=system_resolver)
     for node in site.gateways:
         if site.node_zone(node) is None:
             report.notes.append(f"{node.hostname} lies in none of the spec's domains: pmgdns "

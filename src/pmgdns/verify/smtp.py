@@ -14,6 +14,7 @@ from typing import Any
 
 from cryptography import x509
 
+from ..core.text import plural
 from ..spec.certs import cert_spki
 from .session import (
     FAIL,
@@ -287,14 +288,16 @@ def _expiry_finding(not_before: datetime, not_after: datetime, now: datetime,
     if now >= not_after:
         days = (now - not_after).days
         return Finding(FAIL, "certificate expiry",
-                       f"expired on {_when(not_after)} ({days} days ago)", fix,
+                       f"expired on {_when(not_after)} ({plural(days, 'day')} ago)", fix,
                        observed=_when(not_after))
     left = not_after - now
     if left < timedelta(days=warn_days):
         return Finding(WARN, "certificate expiry",
-                       f"expires on {_when(not_after)}, in {left.days} days (under {warn_days})",
+                       f"expires on {_when(not_after)}, in {plural(left.days, 'day')} "
+                       f"(under {warn_days})",
                        fix, observed=_when(not_after), expected=f"more than {warn_days} days")
-    return Finding(OK, "certificate expiry", f"valid until {_when(not_after)} ({left.days} days)",
+    return Finding(OK, "certificate expiry",
+                   f"valid until {_when(not_after)} ({plural(left.days, 'day')})",
                    observed=_when(not_after))
 
 

@@ -9,10 +9,12 @@ it). After the import, the class must be an octoDNS `BaseProvider` or `BaseSourc
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.metadata
 import importlib.util
 import os
+import pkgutil
 import re
 from collections.abc import Iterable
 from functools import cache
@@ -70,8 +72,11 @@ def check_class_path(path: str) -> None:
     if not trusted:
         why = ("no installed package provides it" if not dists else
                "its package is not an octoDNS provider package (it does not depend on octodns)")
-        raise ClassNotAllowed(f"`{path}` cannot be loaded: {why}. pmgdns loads only octoDNS "
-                              "providers from installed packages (pip install "
+        near = _close(top, _provider_packages())
+        hint = (f"did you mean `{near}.{path.partition('.')[2]}`? " if near and not dists
+                else "")
+        raise ClassNotAllowed(f"`{path}` cannot be loaded: {why}. {hint}pmgdns loads only "
+                              "octoDNS providers from installed packages (pip install "
                               "octodns-cloudflare, ...)")
     spec = importlib.util.find_spec(top)
     origin = spec.origin if spec is not None else None
@@ -94,14 +99,65 @@ def load_provider_class(path: str) -> Any:
 
     check_class_path(path)
     module, _, name = path.rpartition(".")
+    kinds = (BaseProvider, BaseSource)
     try:
-        cls = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        raise ClassNotAllowed(f"`{path}` cannot be imported; install its package (e.g. pip "
-                              "install octodns-cloudflare) or fix the class path") from None
-    if not (isinstance(cls, type) and issubclass(cls, (BaseProvider, BaseSource))):
+        loaded = importlib.import_module(module)
+    except ImportError:
+        raise ClassNotAllowed(_no_module(path, module)) from None
+    cls = getattr(loaded, name, None)
+    if cls is None:
+        classes = sorted(n for n, v in vars(loaded).items()
+                         if isinstance(v, type) and issubclass(v, kinds) and v not in kinds
+                         and not n.startswith("_"))
+        near = _close(name, classes)
+        hint = (f"did you mean `{module}.{near}`?" if near else
+                f"its providers are {', '.join(f'`{c}`' for c in classes)}" if classes else
+                "it has no octoDNS provider class")
+        raise ClassNotAllowed(f"`{path}` cannot be loaded: the module `{module}` (installed) "
+                              f"has no class `{name}`; {hint}")
+    if not (isinstance(cls, type) and issubclass(cls, kinds)):
         raise ClassNotAllowed(f"`{path}` is not an octoDNS provider or source class")
     return cls
+
+
+def _close(word: str, candidates: Iterable[str]) -> str | None:
+    near = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.75)
+    if not near:  # a case slip: cloudflareprovider
+        near = [c for c in candidates if c.lower() == word.lower()]
+    return near[0] if near else None
+
+
+def _provider_packages() -> list[str]:
+    """Top-level modules of the installed octoDNS provider packages."""
+    out = []
+    for top, names in _distributions().items():
+        for name in names:
+            try:
+                if _depends_on_octodns(importlib.metadata.distribution(name)):
+                    out.append(top)
+                    break
+            except importlib.metadata.PackageNotFoundError:
+                continue
+    return out
+
+
+def _no_module(path: str, module: str) -> str:
+    """Why `module` of a trusted package does not import, with the nearest module named."""
+    parts = module.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        parent = ".".join(parts[:i])
+        try:
+            package = importlib.import_module(parent)
+        except ImportError:
+            continue
+        subs = [m.name for m in pkgutil.iter_modules(getattr(package, "__path__", []))]
+        near = _close(parts[i], subs)
+        hint = (f"; did you mean `{'.'.join([parent, near, *parts[i + 1:]])}."
+                f"{path.rpartition('.')[2]}`?" if near else "")
+        return (f"`{path}` cannot be loaded: the package `{parent}` (installed) has no module "
+                f"`{parts[i]}`{hint}")
+    return (f"`{path}` cannot be imported; reinstall its package (e.g. pip install "
+            "octodns-cloudflare) or fix the class path")
 
 
 def check_provider_classes(site: Site, names: Iterable[str]) -> None:
@@ -111,4 +167,5 @@ def check_provider_classes(site: Site, names: Iterable[str]) -> None:
         try:
             load_provider_class(str(site.providers[name]["class"]))
         except ClassNotAllowed as exc:
-            raise SpecError(site.file, f"providers.{name}.class", str(exc)) from None
+            raise SpecError(site.file, f"providers.{name}.class", str(exc),
+                            site.lines.get(("providers", name, "class"))) from None
