@@ -19,7 +19,7 @@ import yaml
 from pmgdns.families.loader import parse_site
 from pmgdns.families.spf import spf_value
 
-from .conftest import Project, assert_clean_error, base_spec
+from .conftest import Project, assert_clean_error, base_spec, verify_json
 from .servers import BindServer, zone_text
 
 CUSTOMER = """\
@@ -30,7 +30,11 @@ _dmarc IN TXT "v=DMARC1; p=reject; rua=mailto:reports@dmarc.vendor.example"
 """
 VENDOR = """\
 @ IN TXT "v=spf1 ip4:203.0.113.50 -all"
-"""
+deep IN TXT "v=spf1 include:d1.vendor.example include:d2.vendor.example """ \
+    """include:d3.vendor.example include:d4.vendor.example include:d5.vendor.example -all"
+""" + "".join(f'd{i} IN TXT "v=spf1 include:d0.vendor.example -all"\n' for i in range(1, 6)) + \
+    'd0 IN TXT "v=spf1 ip4:203.0.113.51 -all"\n'
+
 NODES = [{"hostname": "mx1.example.com", "ipv4": "198.51.100.25", "ipv6": "2001:db8::25"},
          {"hostname": "mx2.example.com", "ipv4": "198.51.100.26"}]
 STRANGER = "203.0.113.9"
@@ -271,3 +275,32 @@ def test_pyspf_passes_every_node_and_fails_others(project: Project, receiver: Bi
     assert _verdict("192.0.2.77", "example.org") == "pass"
     assert _verdict("203.0.113.50", "example.org") == "pass"  # through include:vendor.example
     assert _verdict("203.0.113.50", "example.com") == "fail"
+
+
+# -- SPF's lookup limits at verify ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spf,fragment", [
+    ({"include": ["deep.vendor.example"]}, "12/10"),  # 2 terms visible, 12 through includes
+    ({"value": "v=spf1 mx a:nx1.vendor.example a:nx2.vendor.example mx:nx3.vendor.example -all"},
+     "3/2 maximum void"),
+], ids=["over-10-lookups", "over-2-void-lookups"])
+def test_verify_counts_the_published_spf_recursively(project: Project, bind: BindServer,
+                                                     spf: dict[str, Any], fragment: str) -> None:
+    project.write_spec(_bind_spec(project, bind, spf={
+        **spf, "drop": ["include:spf.vendor.example", "ip4:192.0.2.10"]}))
+    assert project.run("validate").code == 0  # what validate can see is within the limit
+    assert project.run("apply", "--yes").code == 0
+    code, report = verify_json(project, bind.port, "example.org")
+    spf_checks = [c for c in report["checks"] if c["check"] == "SPF"]
+    assert code == 1 and [c["status"] for c in spf_checks] == ["FAIL"], spf_checks
+    assert fragment in spf_checks[0]["message"], spf_checks[0]
+    assert "10 DNS-querying terms" in spf_checks[0]["fix"]
+
+
+def test_validate_counts_the_visible_lookups_in_the_string_form(project: Project) -> None:
+    spec = project.spec()
+    spec["domains"]["example.org"] = {"spf": "v=spf1 mx a ptr exists:x.example " + " ".join(
+        f"include:i{i}.example" for i in range(6)) + " redirect=r.example"}
+    project.write_spec(spec)
+    assert_clean_error(project.run("validate"), "domains.example.org.spf", "11 DNS-querying")

@@ -312,6 +312,11 @@ def spf_checks(probe: Probe, subject: str, family: str, name: str, expected: str
                   "void_dns_lookups": parsed_spf.get("void_dns_lookups")}
     except SPFError as exc:
         result = {"valid": False, "error": str(exc.args[0]) if exc.args else str(exc)}
+    lookups, void = result.get("dns_lookups") or 0, result.get("void_dns_lookups") or 0
+    if result.get("valid") and (lookups > MAX_LOOKUPS or void > MAX_VOID):
+        result = {"valid": False, "error": f"{lookups} DNS-querying terms and {void} void "
+                                           "lookups counted through its includes (RFC 7208 "
+                                           "§4.6.4: at most 10 and 2)"}
     if not result.get("valid"):
         out.append(Check(subject, family, check, FAIL, f"{name}: {result.get('error')}",
                          "stay within 10 DNS-querying terms and 2 void lookups",

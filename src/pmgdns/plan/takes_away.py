@@ -114,12 +114,12 @@ def spf_fix(path: str, term: str) -> str:
 
 def _spf(site: Site, domain: Domain, c: Change) -> list[Taken]:
     old = [v for v in c.previous if SPF.matches(v)]
-    if not old:
+    kept = [v for v in c.values if SPF.matches(v)]
+    if not old or all(v in kept for v in old):  # e.g. only the TTL or a foreign value changed
         return []
     new: dict[str, str] = {}
-    for v in c.values:
-        if SPF.matches(v):
-            new.update(_senders(v))
+    for v in kept:
+        new.update(_senders(v))
     spf = spf_of(domain)
     dropped = spf.dropped()
     parked = bool(domain.options.get("parked"))
