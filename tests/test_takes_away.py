@@ -18,6 +18,8 @@ import yaml
 
 from pmgdns.families.loader import parse_site
 from pmgdns.families.spf import spf_value
+from pmgdns.plan.engine import Change
+from pmgdns.plan.takes_away import refusal, takes_away
 
 from .conftest import Project, assert_clean_error, base_spec, verify_json
 from .servers import BindServer, zone_text
@@ -304,3 +306,48 @@ def test_validate_counts_the_visible_lookups_in_the_string_form(project: Project
         f"include:i{i}.example" for i in range(6)) + " redirect=r.example"}
     project.write_spec(spec)
     assert_clean_error(project.run("validate"), "domains.example.org.spf", "11 DNS-querying")
+
+
+# -- what counts as taken ------------------------------------------------------------------------
+
+
+def _change(name: str, type_: str, before: tuple[str, ...], after: tuple[str, ...],
+            zone: str = "example.org.", action: str = "update") -> Change:
+    return Change(zone, "local", action, name, type_, 3600, after, before)
+
+
+def test_what_counts_as_taken(keys: Any) -> None:
+    site = _site(keys, gateways=NODES, retired_gateways=["mx0.example.com"],
+                 domains={"example.com": {}, "example.org": {"spf": {"drop": ["a:old.example"]}}})
+    changes = [
+        _change("example.org.", "TXT",
+                ("v=spf1 mx a:OLD.example. ip4:198.51.100.26/32 ip6:2001:DB8::25 "
+                 "-include:x.example ~ip4:192.0.2.1 +ip4:192.0.2.0/24 include:%{d}.spf.example "
+                 "exists:%{i}.x.example redirect=_spf.example.net ip4:bogus -all", "other=1"),
+                ("v=spf1 mx ip4:192.0.2.0/24 -all", "other=1")),
+        # a TTL change that keeps the value takes nothing
+        _change("example.com.", "TXT", ("v=spf1 include:kept.example -all",),
+                ("v=spf1 include:kept.example -all",), zone="example.com."),
+        _change("_dmarc.example.org.", "TXT",
+                ("v=DMARC1; p=quarantine; sp=reject; rua=mailto:a@x.example!10m,mailto:b@x.example;"
+                 " ruf=mailto:f@x.example",),
+                ("v=DMARC1; p=quarantine; sp=none; rua=mailto:A@x.example;",)),
+        _change("example.org.", "MX", ("10 mx0.example.com.", "20 mx2.example.com.",
+                                       "30 backup.example.net."), ("10 mx1.example.com.",)),
+        # creates never take anything
+        _change("example.net.", "TXT", (), ("v=spf1 mx -all",), zone="example.org.",
+                action="create"),
+    ]
+    taken = {(t.kind, t.value): t for t in takes_away(site, changes)}
+    assert set(taken) == {
+        ("spf-sender", "a:OLD.example."), ("spf-sender", "include:%{d}.spf.example"),
+        ("spf-sender", "exists:%{i}.x.example"), ("spf-sender", "redirect=_spf.example.net"),
+        ("dmarc-report", "rua=mailto:b@x.example"), ("dmarc-report", "ruf=mailto:f@x.example"),
+        ("dmarc-policy", "sp=reject -> sp=none"), ("mail-flow", "30 backup.example.net.")}
+    assert not taken[("spf-sender", "a:OLD.example.")].refused  # in spf.drop, as compared
+    assert taken[("spf-sender", "redirect=_spf.example.net")].refused
+    # a macro include cannot be a part: keeping it means the string form
+    assert "whole record" in taken[("spf-sender", "include:%{d}.spf.example")].fix
+    message = refusal(list(taken.values()))
+    assert message is not None and "redirect=_spf.example.net" in message
+    assert "a:OLD.example." not in message

@@ -177,11 +177,16 @@ def _list(c: Checker, value: Any, path: Path, example: str) -> list[tuple[Path, 
     return out
 
 
+def is_domain_name(text: str) -> bool:
+    """A domain name as `include` takes it: labels of letters, digits, `-` and `_`."""
+    labels = text.rstrip(".").split(".")
+    return len(labels) >= 2 and len(text) <= 254 and labels[-1].isdigit() is False and all(
+        _DOMAIN_LABEL.match(x) for x in labels)
+
+
 def _include(c: Checker, path: Path, text: str) -> str:
     name = text.rstrip(".").lower()
-    labels = name.split(".")
-    if len(labels) < 2 or len(name) > 253 or not all(_DOMAIN_LABEL.match(x) for x in labels) \
-            or labels[-1].isdigit():
+    if not is_domain_name(name):
         raise c.fail(path, f"`{shown(text)}` is not a domain name; `include` takes the domain "
                            "whose SPF record to include, e.g. spf.protection.outlook.com")
     return name

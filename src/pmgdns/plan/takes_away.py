@@ -18,7 +18,7 @@ from typing import Any
 from ..core.errors import PmgdnsError
 from ..core.text import visible
 from ..families.base import DMARC, SPF, Change
-from ..families.spf import is_sender, sender_key, spf_of
+from ..families.spf import is_domain_name, is_sender, sender_key, spf_of
 from ..spec.model import Domain, Site
 
 SPF_SENDER = "spf-sender"
@@ -105,10 +105,10 @@ def _node_terms(site: Site) -> frozenset[str]:
 def spf_fix(path: str, term: str) -> str:
     """The spec lines that keep a sender term or let it go."""
     kind, _, arg = term.lower().partition(":")
-    keep = {"include": f"add {arg} to {path}.spf.include",
-            "ip4": f"add {arg} to {path}.spf.ip4",
-            "ip6": f"add {arg} to {path}.spf.ip6"}.get(
-        kind, f"write {path}.spf as the whole record (a string) with `{term}` in it")
+    if kind in ("include", "ip4", "ip6") and (kind != "include" or is_domain_name(arg)):
+        keep = f"add {arg} to {path}.spf.{kind}"
+    else:
+        keep = f"write {path}.spf as the whole record (a string) that holds {term}"
     return f"keep it: {keep}; or let it go: add {term} to {path}.spf.drop"
 
 
