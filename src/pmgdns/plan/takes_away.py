@@ -54,8 +54,7 @@ class Taken:
 
 
 def takes_away(site: Site, changes: Iterable[Change]) -> list[Taken]:
-    """What `changes` take away, in the order of the changes, one item per thing (its targets
-    listed)."""
+    """What `changes` take away, one item per thing (its targets listed), zone by zone."""
     found: dict[tuple[str, str, str, str, str], Taken] = {}
     for c in changes:
         if c.action == "create" or c.type not in ("TXT", "MX"):
@@ -76,7 +75,11 @@ def takes_away(site: Site, changes: Iterable[Change]) -> list[Taken]:
             seen = found.setdefault(key, item)
             if c.target not in seen.targets:
                 seen.targets.append(c.target)
-    return list(found.values())
+    zones: dict[str, int] = {}
+    for t in found.values():
+        zones.setdefault(t.zone, len(zones))
+    # per zone in the order of the changes, the SPF senders (which apply may refuse) first
+    return sorted(found.values(), key=lambda t: (zones[t.zone], KINDS.index(t.kind)))
 
 
 def _path(domain: Domain) -> str:
