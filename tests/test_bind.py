@@ -29,6 +29,9 @@ mail IN A 203.0.113.25
 www IN CNAME hosting.example.net.
 """
 
+# the senders the seeded SPF records authorise that the spec lets go (spec-v1 §7.1)
+DROPPED = {"drop": ["include:_spf.oldprovider.example", "a"]}
+
 # (owner, type) sets pmgdns may touch in the seeded zones, and the TXT kinds it owns there
 OWNED_WHOLE = {("example.com.", "MX"), ("example.org.", "MX"), ("mx1.example.com.", "A"),
                ("mx1.example.com.", "AAAA")}
@@ -61,7 +64,7 @@ def bind(project: Project, monkeypatch: pytest.MonkeyPatch) -> Iterator[BindServ
     server = BindServer({"example.com": zone_text("example.com", COM_FOREIGN),
                          "example.org": zone_text("example.org", ORG_FOREIGN)}).start()
     monkeypatch.setenv("PMGDNS_TSIG_SECRET", server.secret)
-    spec = project.spec(defaults={"targets": ["bind"]},
+    spec = project.spec(defaults={"targets": ["bind"], "spf": DROPPED},
                         providers={"bind": server.provider_config()})
     project.write_spec(spec)
     try:
@@ -71,7 +74,8 @@ def bind(project: Project, monkeypatch: pytest.MonkeyPatch) -> Iterator[BindServ
 
 
 def _spec_with(project: Project, bind: BindServer, **domains: Any) -> dict[str, Any]:
-    spec = project.spec(defaults={"targets": ["bind"]}, providers={"bind": bind.provider_config()})
+    spec = project.spec(defaults={"targets": ["bind"], "spf": DROPPED},
+                        providers={"bind": bind.provider_config()})
     spec["domains"].update(domains)
     return spec
 

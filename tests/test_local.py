@@ -66,6 +66,9 @@ def test_foreign_records_in_the_file_survive(project: Project) -> None:
     assert '- "v=spf1 include:_spf.old.example -all"' in plan.out
     assert '"google-site-verification=tok123"' in plan.out
     assert "www" not in plan.out and "acme" not in plan.out
+    refused = project.run("apply", "--yes")  # the old sender goes only when the spec says so
+    assert refused.code == 1 and "include:_spf.old.example" in refused.err
+    project.write_spec(project.spec(defaults={"spf": {"drop": ["include:_spf.old.example"]}}))
     assert project.run("apply", "--yes").code == 0
     z = dns.zone.from_file(str(path), "example.com.", relativize=False)
     apex = {s.strings[0].decode() for s in z.find_rdataset("example.com.", "TXT")}

@@ -164,7 +164,9 @@ def test_foreign_part_identical_and_pmgdns_part_exact(
     if not choice["ipv6"]:
         spec["gateway"].pop("ipv6")
     spec["defaults"] = {"targets": ["bind"], "ttl": choice["ttl"],
-                        "wildcard_spf": choice["wildcard_spf"], "dmarc": {"p": choice["p"]}}
+                        "wildcard_spf": choice["wildcard_spf"], "dmarc": {"p": choice["p"]},
+                        # the seeded SPF senders may go (spec-v1 §7.1)
+                        "spf": {"drop": ["include:_spf.x.example", "a"]}}
     spec["providers"] = {"bind": server.provider_config()}
     spec["domains"] = {"prop.example": {}, "other.example": {"absent": choice["other_absent"]}}
     if choice["rua_other"]:

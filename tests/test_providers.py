@@ -20,6 +20,10 @@ CF_TOKEN_ENV = "PMGDNS_TEST_CF_TOKEN"
 # -- Cloudflare ----------------------------------------------------------------------------------
 
 
+# the seeded SPF's sender, which the spec lets go (spec-v1 §7.1)
+OLD_SENDER_GOES = {"drop": ["include:_spf.old.example"]}
+
+
 @pytest.fixture
 def cloudflare(project: Project, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeCloudflare]:
     token = f"cf-token-{secrets.token_hex(12)}"
@@ -33,7 +37,7 @@ def cloudflare(project: Project, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fa
     api.start()
     monkeypatch.setenv(CF_TOKEN_ENV, token)
     project.write_spec(project.spec(
-        defaults={"targets": ["cloudflare"]},
+        defaults={"targets": ["cloudflare"], "spf": OLD_SENDER_GOES},
         providers={"cloudflare": {"class": "octodns_cloudflare.CloudflareProvider",
                                   "token": f"env/{CF_TOKEN_ENV}", "api_url": api.url,
                                   "pagerules": False, "retry_count": 2, "retry_period": 0}}))
@@ -247,7 +251,7 @@ def test_two_targets_and_a_failing_one_is_named(project: Project, cloudflare: Fa
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     cf = {"class": "octodns_cloudflare.CloudflareProvider", "token": f"env/{CF_TOKEN_ENV}",
           "api_url": cloudflare.url, "pagerules": False, "retry_count": 1, "retry_period": 0}
-    spec = project.spec(defaults={"targets": ["powerdns", "cloudflare"]},
+    spec = project.spec(defaults={"targets": ["powerdns", "cloudflare"], "spf": OLD_SENDER_GOES},
                         providers={"powerdns": powerdns.provider_config(), "cloudflare": cf})
     project.write_spec(spec)
     plan = json.loads(project.run("plan", "--format", "json").out)
@@ -272,7 +276,8 @@ def test_secrets_appear_in_no_output_plan_file_or_log(project: Project,
     pdns_marker = powerdns.api_key
     cf = {"class": "octodns_cloudflare.CloudflareProvider", "token": f"env/{CF_TOKEN_ENV}",
           "api_url": cloudflare.url, "pagerules": False, "retry_count": 1, "retry_period": 0}
-    spec = project.spec(providers={"powerdns": powerdns.provider_config(), "cloudflare": cf})
+    spec = project.spec(providers={"powerdns": powerdns.provider_config(), "cloudflare": cf},
+                        defaults={"spf": OLD_SENDER_GOES})
     spec["domains"] = {"example.com": {"targets": ["cloudflare"]},
                        "example.org": {"targets": ["powerdns"]}}
     project.write_spec(spec)

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from pmgdns.families.loader import parse_site
+from pmgdns.families.spf import spf_value
 
 from .conftest import Project, assert_clean_error, base_spec
 
@@ -26,7 +27,7 @@ def test_defaults_and_overrides(keys: Any) -> None:
 
     site = parse_site(yaml.safe_dump(spec), "site.yaml")
     com, org = site.domains["example.com"], site.domains["example.org"]
-    assert (com.ttl, com.targets, com.mx_priority, com.spf, com.wildcard_spf) == (
+    assert (com.ttl, com.targets, com.mx_priority, spf_value(site, com), com.wildcard_spf) == (
         600, ("local",), 10, "v=spf1 mx -all", True)
     assert com.dmarc.txt_value == ("v=DMARC1; p=none; rua=mailto:r@example.com; aspf=s; "
                                    "adkim=s;")

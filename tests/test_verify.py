@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 
-from .conftest import Project, verify_json
+from .conftest import Project, assert_clean_error, verify_json
 from .servers import BindServer, zone_text
 
 REV4 = "100.51.198.in-addr.arpa"
@@ -90,6 +91,11 @@ def test_each_break_names_the_right_fail(project: Project, bind: BindServer) -> 
     _break_and_check(project, bind, "example.com",
                      lambda u: u.add("example.com.", 3600, "TXT", '"v=spf1 a -all"'),
                      {("example.com", "SPF")}, "2 v=spf1 values")
+    # its `a` goes only when the spec says so (spec-v1 §7.1)
+    assert_clean_error(project.run("apply", "--yes"), "`a`", "spf.drop")
+    spec = yaml.safe_load(project.spec_path.read_text())
+    spec["domains"]["example.com"] = {"spf": {"drop": ["a"]}}
+    project.write_spec(spec)
     assert project.run("apply", "--yes").code == 0
 
     # a missing DMARC record

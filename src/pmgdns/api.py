@@ -28,6 +28,7 @@ from .families.loader import DEFAULT_CONFIG, load_site, parse_site
 from .plan import planfile
 from .plan.engine import Applied, ApplyReport, Engine, PlanResult, select_domains
 from .plan.lock import apply_lock
+from .plan.takes_away import check as check_takes_away
 from .spec.model import Site
 from .zones import render as renderlib
 from .zones.provider_classes import check_provider_classes
@@ -186,11 +187,13 @@ def apply(workspace: Workspace, site: Site, patterns: Sequence[str] = (), *,
                                   planfile.zones_digest(site, engine.domains, workspace.zones_dir))
             run = PlanRun(engine, engine.plan(), manual_steps(site), notes(site))
             planfile.check_targets(doc, plan_file, run.result)
+            check_takes_away(run.result.takes_away)
         else:
             run = plan(workspace, site, patterns, parallel, progress,
                        in_process=confirm is None, since=since)
             if show is not None:
                 show(run)
+            check_takes_away(run.result.takes_away)  # nothing applied at any target
             if run.result.has_changes and confirm is not None:
                 if not confirm(run):
                     raise NotConfirmed("apply cancelled. Nothing was applied.")

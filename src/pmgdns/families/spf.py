@@ -1,8 +1,15 @@
-"""SPF at the domain (spec-v1 §2): `D TXT "v=spf1 mx -all"` (`spf`). pmgdns owns the `v=spf1`
-value at the apex and keeps every other TXT value; a name ends with exactly one `v=spf1` value.
+"""SPF at the domain (spec-v1 §2, §7.1): `D TXT "v=spf1 mx -all"` (`spf`). pmgdns owns the
+`v=spf1` value at the apex and keeps every other TXT value; a name ends with exactly one `v=spf1`
+value.
+
+`spf` is the whole value (a string) or its parts (`include`, `ip4`, `ip6`, `all`, and `drop`, the
+senders an existing record authorised that may go), merged key by key over `defaults:`. The
+published value authorises every gateway node: `v=spf1 mx`, the addresses of the nodes that do not
+serve the domain's MX (any node may relay its outbound mail), the `ip4`, `ip6` and `include` parts,
+then `all`. A string that contains `mx` gets those node addresses the same way.
 
 Also `spf_checks`, which the other families use for the SPF at their names: one `v=spf1`
-value, RFC 7208's lookup limits (checked by checkdmarc), and the gateway nodes pass it.
+value, RFC 7208's lookup limits (counted by checkdmarc), and the gateway nodes pass it.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..core.libraries import quiet_import
@@ -23,11 +31,114 @@ if TYPE_CHECKING:
     from ..spec.values import Checker
 
 DEFAULT = "v=spf1 mx -all"
+MAX_LOOKUPS = 10  # RFC 7208 §4.6.4
+MAX_VOID = 2
+PARTS = ("value", "include", "ip4", "ip6", "all", "drop")
 _LOOKUP = re.compile(r"^[+~?-]?(include:|a\b|a:|a/|mx\b|mx:|mx/|ptr|exists:|redirect=)", re.I)
+# a term that authorises senders (RFC 7208 §5, §6.1), without a qualifier or with `+`
+SENDER = re.compile(r"^\+?(include:\S+|a|a[:/]\S+|mx|mx[:/]\S+|ptr|ptr:\S+|ip4:\S+|ip6:\S+"
+                    r"|exists:\S+|redirect=\S+)$", re.I)
+_DOMAIN_LABEL = re.compile(r"^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$")
+
+
+@dataclass(frozen=True)
+class Spf:
+    """A domain's `spf`: the whole value (`value`) or its parts, and the senders that may go."""
+
+    value: str | None = None  # the string form; None: composed from the parts
+    include: tuple[str, ...] = ()
+    ip4: tuple[str, ...] = ()
+    ip6: tuple[str, ...] = ()
+    all: str = "-all"
+    drop: tuple[str, ...] = ()
+
+    def terms(self, extra: Sequence[str] = ()) -> list[str]:
+        """The published terms after `v=spf1`, with `extra` (the addresses of the nodes outside
+        the domain's MX, as `ip4:`/`ip6:` terms) where spec-v1 §7.1 puts them."""
+        if self.value is not None:
+            terms = self.value.split()[1:]
+            lowered = [t.lower() for t in terms]
+            at = next((i for i, t in enumerate(lowered) if t in ("mx", "+mx")), None)
+            if at is None or not extra:
+                return terms
+            have = {sender_key(t) for t in terms}
+            missing = [t for t in extra if sender_key(t) not in have]
+            return [*terms[: at + 1], *missing, *terms[at + 1:]]
+        out = ["mx", *extra]
+        seen = {sender_key(t) for t in out}
+        for term in (*(f"ip4:{a}" for a in self.ip4), *(f"ip6:{a}" for a in self.ip6),
+                     *(f"include:{d}" for d in self.include)):
+            if sender_key(term) not in seen:
+                seen.add(sender_key(term))
+                out.append(term)
+        return [*out, self.all]
+
+    def lookups(self) -> int:
+        """The DNS-querying terms of the value as written (includes not followed)."""
+        if self.value is not None:
+            return sum(1 for t in self.value.split()[1:] if _LOOKUP.match(t))
+        return 1 + len(self.include)
+
+    def dropped(self) -> frozenset[str]:
+        return frozenset(sender_key(t) for t in self.drop)
+
+
+def is_sender(term: str) -> bool:
+    """Is `term` a sender term (spec-v1 §7.1), an `ip4:`/`ip6:` one with a valid network?"""
+    if not SENDER.match(term):
+        return False
+    kind, _, arg = term.lower().lstrip("+").partition(":")
+    if kind in ("ip4", "ip6"):
+        try:
+            return ipaddress.ip_network(arg, strict=False).version == int(kind[2])
+        except ValueError:
+            return False
+    return True
+
+
+def sender_key(term: str) -> str:
+    """A sender term as compared: lower case, no `+`, an address or network in its canonical
+    form (`ip4:192.0.2.10/32` is `ip4:192.0.2.10`)."""
+    t = term.strip().lower().lstrip("+")
+    kind, sep, arg = t.partition(":")
+    if sep and kind in ("ip4", "ip6"):
+        try:
+            net = ipaddress.ip_network(arg, strict=False)
+        except ValueError:
+            return t
+        full = 32 if net.version == 4 else 128
+        address = ipaddress.ip_address(arg.split("/")[0])
+        return f"{kind}:{address}" if net.prefixlen == full else f"{kind}:{address}/{net.prefixlen}"
+    if sep or "=" in t:
+        return t.rstrip(".")
+    return t
+
+
+def spf_of(domain: Domain) -> Spf:
+    spf: Spf = domain.options.get("spf") or Spf()
+    return spf
+
+
+def spf_value(site: Site, domain: Domain) -> str:
+    """The SPF value pmgdns publishes at `domain` (spec-v1 §7.1)."""
+    spf = spf_of(domain)
+    serving = site.nodes_for(domain)
+    extra: list[str] = []
+    if len(serving) != len(site.gateways):
+        for node in site.gateways:
+            if node not in serving:
+                extra.append(f"ip4:{node.ipv4}")
+                if node.ipv6:
+                    extra.append(f"ip6:{node.ipv6}")
+    if spf.value is not None:
+        head, *rest = spf.value.split()
+        terms = spf.terms(extra)
+        return spf.value if terms == rest else " ".join([head, *terms])
+    return " ".join(["v=spf1", *spf.terms(extra)])
 
 
 def check_spf(c: Checker, value: Any, path: Path, inherited: Any = None) -> str:
-
+    """The string form: one SPF record as text."""
     raw = c.string(value, path)
     bad = [ch for ch in raw if not (" " <= ch <= "~") or ch in '\\"']
     if bad:
@@ -41,7 +152,7 @@ def check_spf(c: Checker, value: Any, path: Path, inherited: Any = None) -> str:
         raise c.fail(path, "must be at most 450 characters")
     terms = text.split()[1:]
     lookups = sum(1 for t in terms if _LOOKUP.match(t))
-    if lookups > 10:
+    if lookups > MAX_LOOKUPS:
         raise c.fail(path, f"has {lookups} DNS-querying terms; RFC 7208 allows at most 10")
     if any(t.lower() in ("+all", "all") for t in terms):
         raise c.fail(path, "`+all` authorises every host on the internet; end with -all or ~all")
@@ -52,13 +163,116 @@ def check_spf(c: Checker, value: Any, path: Path, inherited: Any = None) -> str:
     return text
 
 
+def _list(c: Checker, value: Any, path: Path, example: str) -> list[tuple[Path, str]]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise c.fail(path, f"must be a list, e.g. {example}")
+    out = []
+    for i, v in enumerate(value):
+        p = (*path, str(i))
+        if not isinstance(v, str) or not v.strip():
+            raise c.fail(p, f"must be a non-empty string, e.g. {example}")
+        out.append((p, v.strip()))
+    return out
+
+
+def is_domain_name(text: str) -> bool:
+    """A domain name as `include` takes it: labels of letters, digits, `-` and `_`."""
+    labels = text.rstrip(".").split(".")
+    return len(labels) >= 2 and len(text) <= 254 and labels[-1].isdigit() is False and all(
+        _DOMAIN_LABEL.match(x) for x in labels)
+
+
+def _include(c: Checker, path: Path, text: str) -> str:
+    name = text.rstrip(".").lower()
+    if not is_domain_name(name):
+        raise c.fail(path, f"`{shown(text)}` is not a domain name; `include` takes the domain "
+                           "whose SPF record to include, e.g. spf.protection.outlook.com")
+    return name
+
+
+def _network(c: Checker, path: Path, text: str, version: int) -> str:
+    kind, other = (f"ip{version}", f"ip{10 - version}")
+    try:
+        net = ipaddress.ip_network(text, strict=False)
+        address = ipaddress.ip_address(text.split("/")[0])
+    except ValueError:
+        example = "192.0.2.10 or 192.0.2.0/24" if version == 4 else "2001:db8::10 or 2001:db8::/48"
+        raise c.fail(path, f"`{shown(text)}` is not an IPv{version} address or CIDR; write "
+                           f"e.g. {example}") from None
+    if net.version != version:
+        raise c.fail(path, f"`{shown(text)}` is an IPv{net.version} address; put it under "
+                           f"`{other}`, not `{kind}`")
+    full = 32 if version == 4 else 128
+    return str(address) if net.prefixlen == full else f"{address}/{net.prefixlen}"
+
+
+def _drop(c: Checker, path: Path, text: str) -> str:
+    term = text.strip()
+    if not is_sender(term):
+        raise c.fail(path, f"`{shown(term)}` is not a sender term; `drop` lists terms of the "
+                           "existing record that may go, as written there, e.g. "
+                           "include:_spf.oldhost.example, ip4:192.0.2.10, a:mail.example.com")
+    return sender_key(term)
+
+
+def parse_spf(c: Checker, value: Any, path: Path, inherited: Any = None) -> Spf:
+    """`spf`: the whole value (a string) or its parts, merged over the inherited `spf`. A string
+    replaces the inherited parts; parts replace an inherited string; `drop` stays unless given."""
+    base: Spf = inherited if isinstance(inherited, Spf) else Spf()
+    if isinstance(value, str):
+        return Spf(value=check_spf(c, value, path), drop=base.drop)
+    if not isinstance(value, dict):
+        raise c.fail(path, "must be an SPF record (e.g. `v=spf1 mx -all`) or its parts (include, "
+                           "ip4, ip6, all, drop)")
+    d = c.mapping(value, path, PARTS)
+    given = [k for k in ("include", "ip4", "ip6", "all") if k in d]
+    if "value" in d and given:
+        raise c.fail((*path, given[0]), "stands beside `value`: give either the whole SPF "
+                                        "record as `value` (or `spf: v=spf1 ...`) or its parts "
+                                        "(include, ip4, ip6, all), not both in one place")
+    out = base
+    if "value" in d:
+        out = Spf(value=check_spf(c, d["value"], (*path, "value")), drop=base.drop)
+    elif given and base.value is not None:
+        out = Spf(drop=base.drop)
+    if "include" in d:
+        out = replace(out, include=tuple(dict.fromkeys(
+            _include(c, p, t) for p, t in _list(c, d["include"], (*path, "include"),
+                                                "[spf.protection.outlook.com]"))))
+    if "ip4" in d:
+        out = replace(out, ip4=tuple(dict.fromkeys(
+            _network(c, p, t, 4) for p, t in _list(c, d["ip4"], (*path, "ip4"),
+                                                   "[192.0.2.10, 192.0.2.0/24]"))))
+    if "ip6" in d:
+        out = replace(out, ip6=tuple(dict.fromkeys(
+            _network(c, p, t, 6) for p, t in _list(c, d["ip6"], (*path, "ip6"),
+                                                   "[2001:db8::10]"))))
+    if "all" in d:
+        if d["all"] not in ("-all", "~all"):
+            raise c.fail((*path, "all"), f"must be -all or ~all, not {shown(d['all'])}: pmgdns "
+                                         "publishes no record that lets every host send")
+        out = replace(out, all=d["all"])
+    if "drop" in d:
+        out = replace(out, drop=tuple(dict.fromkeys(
+            _drop(c, p, t) for p, t in _list(c, d["drop"], (*path, "drop"),
+                                             "[include:_spf.oldhost.example]"))))
+    if out.value is None and out.lookups() > MAX_LOOKUPS:
+        raise c.fail((*path, "include"), f"makes {out.lookups()} DNS-querying terms with `mx`; "
+                                         "RFC 7208 allows at most 10: include fewer domains")
+    return out
+
+
 class SpfFamily(Family):
     name = "spf"
-    domain_keys = (Key("spf", DEFAULT, check_spf),)
+    domain_keys = (Key("spf", Spf(), parse_spf),)
 
     def records(self, site: Site, domain: Domain) -> Iterable[RecordSpec]:
         if not domain.options.get("parked"):
-            yield RecordSpec(domain.zone, "", "TXT", domain.ttl, (domain.spf,))
+            yield RecordSpec(domain.zone, "", "TXT", domain.ttl, (spf_value(site, domain),))
 
     def claims(self, options: Mapping[str, Any], ctx: ZoneContext) -> dict[Slot, Claim]:
         return ctx.claim_desired({("", "TXT"): txt(SPF)})
@@ -66,8 +280,9 @@ class SpfFamily(Family):
     def domain_checks(self, probe: Probe, domain: Domain) -> list[Check]:
         if domain.options.get("parked"):
             return []
-        return spf_checks(probe, domain.name, self.name, domain.zone, domain.spf, "SPF",
-                          probe.site.nodes_for(domain))
+        # every node passes: a node outside the domain's MX may relay its outbound mail
+        return spf_checks(probe, domain.name, self.name, domain.zone,
+                          spf_value(probe.site, domain), "SPF", probe.site.gateways)
 
 
 def spf_checks(probe: Probe, subject: str, family: str, name: str, expected: str | None,
@@ -105,6 +320,11 @@ def spf_checks(probe: Probe, subject: str, family: str, name: str, expected: str
                   "void_dns_lookups": parsed_spf.get("void_dns_lookups")}
     except SPFError as exc:
         result = {"valid": False, "error": str(exc.args[0]) if exc.args else str(exc)}
+    lookups, void = result.get("dns_lookups") or 0, result.get("void_dns_lookups") or 0
+    if result.get("valid") and (lookups > MAX_LOOKUPS or void > MAX_VOID):
+        result = {"valid": False, "error": f"{lookups} DNS-querying terms and {void} void "
+                                           "lookups counted through its includes (RFC 7208 "
+                                           "§4.6.4: at most 10 and 2)"}
     if not result.get("valid"):
         out.append(Check(subject, family, check, FAIL, f"{name}: {result.get('error')}",
                          "stay within 10 DNS-querying terms and 2 void lookups",

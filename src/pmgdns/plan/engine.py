@@ -41,6 +41,7 @@ from ..zones import render as renderlib
 from ..zones.provider_classes import check_provider_classes
 from ..zones.records import domain_records
 from ..zones.source import SiteSource
+from .takes_away import Taken, takes_away
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class PlanResult:
     zone_plans: list[ZonePlan] = field(default_factory=list, repr=False)
     domains: list[str] = field(default_factory=list)
     planned: int = 0  # (zone, target) pairs planned, with changes or not
+    takes_away: list[Taken] = field(default_factory=list)  # spec-v1 §7.1
 
     @property
     def target_digests(self) -> dict[str, str]:
@@ -420,7 +422,8 @@ class Engine:
         return PlanResult(changes=changes, checksum=octodns_checksum(p.data for p in plans),
                           unsafe=[p.unsafe for p in plans if p.unsafe], zone_plans=plans,
                           domains=list(self.domains),
-                          planned=sum(len(self.site.domains[d].targets) for d in self.domains))
+                          planned=sum(len(self.site.domains[d].targets) for d in self.domains),
+                          takes_away=takes_away(self.site, changes))
 
     def _plan_in_processes(self, manager: Any) -> list[list[ZonePlan]]:
         """Plan the zones in forked worker processes (planning local files and AXFRs is

@@ -47,6 +47,7 @@ def plan_document(site: Site, result: PlanResult, zones_sha: str) -> dict[str, A
         "checksum": result.checksum,
         "targets": result.target_digests,
         "summary": result.summary(),
+        "takes_away": [t.to_json() for t in result.takes_away],
         "changes": [c.to_json() for c in result.changes],
     }
 
@@ -102,6 +103,8 @@ def _shape_problem(data: dict[str, Any]) -> str | None:
     changes = data.get("changes")
     if not isinstance(changes, list):
         return "its `changes` is not a list"
+    if not isinstance(data.get("takes_away", []), list):
+        return "its `takes_away` is not a list"
     for c in changes:
         if not isinstance(c, dict) or not all(isinstance(c.get(k), str) for k in _TEXT_KEYS):
             return "a change in it is not a change"

@@ -352,6 +352,24 @@ def _change_row(c: Mapping[str, Any]) -> str:
             f"<td>{_values(after, before, 'ins')}</td></tr>\n")
 
 
+def _takes_away(taken: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The "Takes away" section (spec-v1 §7.1), first in the plan."""
+    if not taken:
+        return []
+    out = [f'<section id="takes-away"><h2>Takes away ({len(taken)})</h2>\n'
+           '<table class="changes"><thead><tr><th></th><th>kind</th><th>value</th><th>name</th>'
+           "<th>type</th><th>targets</th><th>fix</th></tr></thead><tbody>\n"]
+    for t in taken:
+        flag = ('<b class="refused">refused by apply</b>' if t.get("refused") else "shown")
+        targets = ", ".join(str(x) for x in t.get("targets", []))
+        out.append(f'<tr class="delete"><td>{flag}</td><td>{esc(t.get("kind", ""))}</td>'
+                   f'<td><code>{esc(t.get("value", ""))}</code></td>'
+                   f'<td><code>{esc(t.get("name", ""))}</code></td><td>{esc(t.get("type", ""))}'
+                   f"</td><td>{esc(targets)}</td><td>{esc(t.get('fix', ''))}</td></tr>\n")
+    out.append("</tbody></table></section>\n")
+    return out
+
+
 def plan_html(doc: Mapping[str, Any], title: str = "pmgdns plan") -> str:
     """The plan of a `plan --format json` document (version 1): a summary line, one table per
     zone and target (after octoDNS's PlanHtml), the manual PTR steps, notes and warnings."""
@@ -359,7 +377,7 @@ def plan_html(doc: Mapping[str, Any], title: str = "pmgdns plan") -> str:
         raise ValueError(f"plan document version {doc.get('version')!r}: only 1 is known")
     changes: list[Mapping[str, Any]] = list(doc.get("changes", []))
     s = {a: sum(1 for c in changes if c.get("action") == a) for a in _ACTION}
-    out = [f"<h1>{esc(title)}</h1>\n"]
+    out = [f"<h1>{esc(title)}</h1>\n", *_takes_away(doc.get("takes_away", []))]
     if changes:
         out.append(f'<p id="headline"><b>Plan: {s["create"]} to add, {s["update"]} to change, '
                    f'{s["delete"]} to destroy.</b></p>\n')

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..core.text import visible
 from ..plan.engine import Change, PlanResult
+from ..plan.takes_away import Taken
 
 Styler = Callable[[str, str], str]
 MARKDOWN_MARKER = "<!-- pmgdns-plan -->"
@@ -76,10 +77,35 @@ def _table(groups: dict[tuple[str, str], list[Change]], style: Styler) -> list[s
     return lines
 
 
+KIND_LABEL = {"spf-sender": "SPF sender", "dmarc-report": "DMARC reports",
+              "dmarc-policy": "DMARC policy", "mail-flow": "mail flow"}
+REFUSED = "apply refuses until the spec keeps it or drops it"
+
+
+def _taken_head(t: Taken) -> str:
+    return (f"{KIND_LABEL.get(t.kind, t.kind)} {visible(t.value)} at {visible(t.name)} {t.type} "
+            f"({', '.join(visible(x) for x in t.targets)})")
+
+
+def takes_away_text(taken: Sequence[Taken], style: Styler = plain) -> list[str]:
+    """The "Takes away" section (spec-v1 §7.1), before the changes."""
+    if not taken:
+        return []
+    lines = [style(f"Takes away ({len(taken)}): what this plan removes that mail may rely on",
+                   "bold")]
+    for t in taken:
+        mark = style("!", "red") if t.refused else style("-", "yellow")
+        lines.append(f"  {mark} {_taken_head(t)}"
+                     + (f": {style(REFUSED, 'red')}" if t.refused else ""))
+        lines.append(f"      {visible(t.fix)}")
+    lines.append("")
+    return lines
+
+
 def plan_text(result: PlanResult, manual: Sequence[dict[str, str]], notes: Sequence[str],
               style: Styler = plain, verbose: bool = False) -> str:
     limit = 0 if verbose else 96
-    lines: list[str] = []
+    lines: list[str] = takes_away_text(result.takes_away, style)
     if not result.has_changes:
         lines.append("No changes. The DNS matches the spec.")
     groups = result.by_zone_target()
@@ -136,6 +162,15 @@ def presented(value: str) -> str:
 def plan_markdown(result: PlanResult, manual: Sequence[dict[str, str]],
                   notes: Sequence[str]) -> str:
     lines = [MARKDOWN_MARKER, "### pmgdns plan", ""]
+    if result.takes_away:
+        lines += [f"#### Takes away ({len(result.takes_away)})", "",
+                  "| | What | Where | Fix |", "|---|---|---|---|"]
+        for t in result.takes_away:
+            what = f"{KIND_LABEL.get(t.kind, t.kind)} {md_code(t.value)}"
+            where = f"{md_code(t.name)} {t.type} at {_md_cell(', '.join(t.targets))}"
+            flag = "**refused by apply**" if t.refused else "shown"
+            lines.append(f"| {flag} | {what} | {where} | {_md_cell(t.fix)} |")
+        lines.append("")
     if not result.has_changes:
         lines.append("**No changes.** The DNS matches the spec.")
     else:
@@ -166,6 +201,7 @@ def plan_json_data(result: PlanResult, manual: Sequence[dict[str, str]],
                    notes: Sequence[str]) -> dict[str, Any]:
     return {
         "version": 1,
+        "takes_away": [t.to_json() for t in result.takes_away],
         "changes": [c.to_json() for c in result.changes],
         "summary": result.summary(),
         "manual": list(manual),
