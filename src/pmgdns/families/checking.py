@@ -56,7 +56,9 @@ class Probe(Protocol):
     options: VerifyOptions
 
     def rrset(self, name: str, rtype: str) -> list[Any]:
-        """The rdatas at (name, type); [] for no answer and NXDOMAIN."""
+        """The rdatas at (name, type) as a receiver resolves them: CNAMEs followed (also into
+        other zones); [] for no answer, NXDOMAIN, and an answer the wildcard `*.D` of the name's
+        spec zone synthesised in place of a missing record (see `in_its_place`)."""
 
     def txt(self, name: str) -> list[str]:
         """Every TXT value at name, its strings joined, sorted."""
@@ -66,6 +68,15 @@ class Probe(Protocol):
 
     def cname(self, name: str) -> str | None:
         """The CNAME target at name, if any."""
+
+    def wildcard(self, zone: str) -> tuple[str, list[str]]:
+        """A random name directly below `zone` and the TXT values it answers: what the wildcard
+        `*.zone` says at every name that does not exist (asked once per zone and run)."""
+
+    def in_its_place(self, name: str) -> str:
+        """Why `name` answered nothing although something answered it: '' when nothing did, or
+        `; the wildcard *.D answers in its place (...)` when the answer was synthesised by the
+        wildcard (RFC 4592) and so is reported as that name missing, never as a wrong value."""
 
     def smtp_checks(self, family: str, node: Gateway, tlsa: Sequence[str]) -> list[Check]:
         """A sender's session with the node on port 25 (STARTTLS, certificate, TLSA match)."""

@@ -148,7 +148,8 @@ def dmarc_checks(probe: Probe, d: Domain, family: str, want: Dmarc) -> list[Chec
     expected = want.txt_value
     values = [v for v in probe.txt(name) if DMARC.matches(v)]
     if not values:
-        return [Check(d.name, family, "DMARC", FAIL, f"no DMARC record at {name}", APPLY,
+        return [Check(d.name, family, "DMARC", FAIL,
+                      f"no DMARC record at {name}{probe.in_its_place(name)}", APPLY,
                       observed="nothing", expected=expected)]
     if len(values) > 1:
         return [Check(d.name, family, "DMARC", FAIL, f"{len(values)} DMARC records at {name}; "
