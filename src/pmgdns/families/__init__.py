@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from . import (
     caa,
+    delegation,
     dkim,
     dmarc,
     dmarc_reports,
+    dnssec,
     firewall,
     gateway,
     mta_sts,
@@ -27,6 +29,8 @@ from .base import Family
 
 FAMILIES: tuple[Family, ...] = (
     gateway.FAMILY,
+    delegation.FAMILY,
+    dnssec.FAMILY,
     mx.FAMILY,
     spf.FAMILY,
     wildcard_spf.FAMILY,

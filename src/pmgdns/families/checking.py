@@ -48,6 +48,28 @@ class VerifyOptions:
     ca_file: str | None = None
 
 
+@dataclass
+class Delegation:
+    """A zone seen from its parent (spec-v1 §7.3): `registered` False when the parent answers
+    NXDOMAIN or holds no delegation; the NS names the parent delegates to, those of them that do
+    not answer for the zone (name, why), the NS sets the zone's target (`target_ns`, None: not
+    asked) and its delegated servers (`served_ns`) serve, the parent's DS rdatas, and the zone's
+    DNSKEY/SOA rrsets with their RRSIG rrsets (dnspython objects; None: none answered)."""
+
+    parent: str
+    registered: bool
+    target: str  # where pmgdns applies the zone: the target's name (and address)
+    parent_ns: tuple[str, ...] = ()
+    lame: tuple[tuple[str, str], ...] = ()
+    ds: tuple[Any, ...] = ()
+    target_ns: tuple[str, ...] | None = None
+    served_ns: tuple[str, ...] | None = None
+    dnskey: Any = None
+    dnskey_sigs: Any = None
+    soa: Any = None
+    soa_sigs: Any = None
+
+
 class Probe(Protocol):
     """The DNS as verify sees it, the spec it checks against, and what else it may do."""
 
@@ -77,6 +99,10 @@ class Probe(Protocol):
         """Why `name` answered nothing although something answered it: '' when nothing did, or
         `; the wildcard *.D answers in its place (...)` when the answer was synthesised by the
         wildcard (RFC 4592) and so is reported as that name missing, never as a wrong value."""
+
+    def delegation(self, domain: Domain) -> Delegation | None:
+        """`domain`'s zone seen from its parent, asked once per zone; None when the parent
+        cannot be asked (the name server refuses or does not answer for it)."""
 
     def smtp_checks(self, family: str, node: Gateway, tlsa: Sequence[str]) -> list[Check]:
         """A sender's session with the node on port 25 (STARTTLS, certificate, TLSA match)."""

@@ -14,8 +14,9 @@ import dns.exception
 import dns.resolver
 
 from ..core.errors import UsageError
-from ..families.checking import Check, VerifyOptions
+from ..families.checking import Check, Delegation, VerifyOptions
 from ..spec.model import Domain, Gateway, Site, zone_of
+from .delegation import delegation, parent_zone
 from .policy import mta_sts_checks
 from .session import Finding, connect_address
 from .smtp import smtp_checks
@@ -73,6 +74,10 @@ class DnsProbe:
     _labels: dict[str, str] = field(default_factory=dict, repr=False)
     # names whose answer the wildcard synthesised: name -> what to say
     _placed: dict[str, str] = field(default_factory=dict, repr=False)
+    # zones seen from their parents, and the parents that could not be asked
+    _views: dict[str, Delegation | None] = field(default_factory=dict, repr=False)
+    _parents: dict[str, str | None] = field(default_factory=dict, repr=False)
+    unasked: set[str] = field(default_factory=set, repr=False)
 
     def _lookup(self, name: str, rtype: str) -> list[Any]:
         """The rdatas at (name, type), CNAMEs followed as a receiver follows them, also when
@@ -149,6 +154,20 @@ class DnsProbe:
     def cname(self, name: str) -> str | None:
         found = self.rrset(name, "CNAME")
         return str(found[0].target) if found else None
+
+    def delegation(self, domain: Domain) -> Delegation | None:
+        zone = domain.zone
+        if zone in self._views:
+            return self._views[zone]
+        above = zone.split(".", 1)[1] or "."
+        if above not in self._parents:
+            self._parents[above] = parent_zone(self.resolver, zone)
+        parent = self._parents[above]
+        view = None if parent is None else delegation(self.resolver, self.site, domain, parent)
+        if view is None:
+            self.unasked.add(parent or above)
+        self._views[zone] = view
+        return view
 
     def smtp_checks(self, family: str, node: Gateway, tlsa: Sequence[str]) -> list[Check]:
         out: list[Check] = []
