@@ -77,7 +77,7 @@ def check_class_path(path: str) -> None:
     origin = spec.origin if spec is not None else None
     if top == "pmgdns":  # this very package (also when installed in development mode)
         own = origin is not None and os.path.realpath(origin) == os.path.realpath(
-            os.path.join(os.path.dirname(__file__), "__init__.py"))
+            os.path.join(os.path.dirname(os.path.dirname(__file__)), "__init__.py"))
     else:
         own = origin is not None and any(_own_file(d, origin) for d in trusted)
     if not own:
