@@ -18,6 +18,7 @@ REV4 = "100.51.198.in-addr.arpa"
 PTR6 = "5.2.0.0." + "0.0.0.0." * 5 + "8.b.d.0.1.0.0.2.ip6.arpa."
 GATEWAY = {"hostname": "mx1.plain.test", "ipv4": "198.51.100.25", "ipv6": "2001:db8::25"}
 LISTED = "25.100.51.198.bl.test."
+REFUSED6 = "5.2.0.0." + "0.0.0.0." * 5 + "8.b.d.0.1.0.0.2.bl.test."
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,8 @@ def lab() -> Iterator[Hierarchy]:
     hierarchy = start(secret, {
         "in-addr.arpa.": f"25.{REV4}. IN PTR mx1.plain.test.\n",
         "ip6.arpa.": f"{PTR6} IN PTR mx1.plain.test.\n",
-    }, f'{LISTED} IN A 127.0.0.2\n{LISTED} IN TXT "listed: https://bl.test/198.51.100.25"\n')
+    }, f'{LISTED} IN A 127.0.0.2\n{LISTED} IN TXT "listed: https://bl.test/198.51.100.25"\n'
+       f"{REFUSED6} IN A 127.255.255.254\n")
     try:
         hierarchy.add_ds("good.test")
         hierarchy.add_ds("badds.test", wrong=True)
@@ -145,3 +147,68 @@ def test_a_delegation_elsewhere(report: dict[str, Any], lab: Hierarchy) -> None:
     mx = [c for c in report["checks"] if c["subject"] == "moved.test" and c["check"] == "MX"]
     assert mx and mx[0]["status"] == "FAIL" and "old-host" in mx[0]["message"]
     assert mx[0]["fix"].startswith("fix the delegation first")
+
+
+def _blocklist(report: dict[str, Any]) -> list[dict[str, str]]:
+    return [c for c in report["checks"] if c["family"] == "dnsbl"]
+
+
+def test_a_listed_address_fails_and_a_refused_query_warns(applied: Project,
+                                                          lab: Hierarchy) -> None:
+    import dns.resolver
+
+    judge = dns.resolver.Resolver(configure=False)  # dig's question, through the resolver
+    judge.nameservers = [lab.resolver.address]
+    assert [r.address for r in judge.resolve(LISTED, "A")] == ["127.0.0.2"]
+    code, report = _verify(applied, lab)
+    assert not _blocklist(report)  # no list given: none asked
+    code, report = _verify(applied, lab, "--dnsbl", "bl.test")
+    found = {c["message"].split(" ")[0]: c for c in _blocklist(report)}
+    v4 = [c for c in _blocklist(report) if c["status"] == "FAIL"]
+    assert len(v4) == 1 and v4[0]["subject"] == "mx1.plain.test."
+    assert v4[0]["message"] == ("198.51.100.25 is listed in bl.test (127.0.0.2): listed: "
+                                "https://bl.test/198.51.100.25"), found
+    v6 = [c for c in _blocklist(report) if c["status"] == "WARN"]
+    assert len(v6) == 1 and "refused the query for 2001:db8::25 (127.255.255.254)" in \
+        v6[0]["message"]
+    assert "own resolver" in v6[0]["fix"]
+
+
+def test_blocklists_from_the_spec(applied: Project, lab: Hierarchy) -> None:
+    import yaml
+
+    spec = yaml.safe_load(applied.spec_path.read_text())
+    spec["verify"] = {"dnsbl": ["bl.test", "other-bl.test"]}
+    applied.write_spec(spec)
+    code, report = _verify(applied, lab, "--dnsbl", "bl.test")
+    checks = _blocklist(report)
+    assert len(checks) == 4  # two addresses, two lists (bl.test once)
+    assert {c["status"] for c in checks if "other-bl.test" in c["message"]} == {"OK"}
+    assert [c["status"] for c in checks if "bl.test (" in c["message"]] == ["FAIL"]
+
+
+def test_the_reports_carry_the_new_checks(applied: Project, lab: Hierarchy) -> None:
+    import json
+
+    import jsonschema
+
+    from .test_report import SCHEMA
+
+    code, report = _verify(applied, lab, "--dnsbl", "bl.test")
+    jsonschema.validate(report, json.loads(SCHEMA.read_text()))
+    assert {"delegation", "dnssec", "dnsbl"} <= {c["family"] for c in report["checks"]}
+    ns = lab.nameserver
+    text = applied.run("verify", "--nameserver", ns, "--dnsbl", "bl.test").out
+    assert "  FAIL  delegation: missing.test. is not registered or not delegated" in text
+    assert "  WARN  DNSSEC: signed, not delegated securely" in text
+    assert "  FAIL  blocklist: 198.51.100.25 is listed in bl.test (127.0.0.2)" in text
+    md = applied.run("verify", "--nameserver", ns, "--dnsbl", "bl.test", "--format",
+                     "markdown").out
+    assert "| FAIL | `badds.test` | DNSSEC | `bogus: no DS at test." in md
+    page = applied.run("verify", "--nameserver", ns, "--dnsbl", "bl.test", "--format",
+                       "html").out
+    for family, label in (("delegation", "Delegation"), ("dnssec", "DNSSEC"),
+                          ("dnsbl", "Blocklists")):
+        # a column of the fleet grid, and one of the table of families
+        assert f'<th data-k="{family}">{label}</th>' in page, family
+        assert f'<th data-family="{family}">{label}</th>' in page, family

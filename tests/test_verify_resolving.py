@@ -14,7 +14,7 @@ import pytest
 from pmgdns.families.loader import load_site
 from pmgdns.verify.probe import DnsProbe
 
-from .conftest import Project, verify_json
+from .conftest import Project, assert_clean_error, verify_json
 from .servers import BindServer, zone_text
 
 REV4 = "100.51.198.in-addr.arpa"
@@ -150,3 +150,10 @@ def test_a_cname_to_a_name_without_address_is_named(project: Project, bind: Bind
     assert ("mta-sts.example.com is a CNAME to gone.web.test., which has no address"
             in policy[0]["message"])
     assert "gone.web.test." in policy[0]["fix"] and "apply" not in policy[0]["fix"]
+
+
+def test_a_bad_blocklist_zone_is_a_clean_error(project: Project) -> None:
+    result = project.run("verify", "--dnsbl", "zen.spamhaus.org,not a zone")
+    assert_clean_error(result, "--dnsbl", "`not a zone` is not a DNS blocklist zone")
+    project.write_spec(dict(project.spec(), verify={"dnsbl": ["-bad-"]}))
+    assert_clean_error(project.run("validate"), "verify.dnsbl.0")

@@ -13,6 +13,7 @@ from . import (
     dkim,
     dmarc,
     dmarc_reports,
+    dnsbl,
     dnssec,
     firewall,
     gateway,
@@ -43,6 +44,7 @@ FAMILIES: tuple[Family, ...] = (
     caa.FAMILY,
     tlsa.FAMILY,
     smtp.FAMILY,
+    dnsbl.FAMILY,
     firewall.FAMILY,
 )
 gateway.FAMILY.families = FAMILIES  # a gateway node takes the node keys of every family

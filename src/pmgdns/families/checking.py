@@ -41,11 +41,13 @@ class Check:
 class VerifyOptions:
     """What verify does beyond DNS: `smtp` connects to each node on port 25; `resolve` maps
     (name, port) to the (address, port) to connect to instead; `ca_file` replaces the system's
-    trust store for SMTP and HTTPS."""
+    trust store for SMTP and HTTPS; `dnsbl` the DNS blocklists to look the node addresses up in
+    (beside the spec's `verify: {dnsbl: [...]}`)."""
 
     smtp: bool = False
     resolve: Mapping[tuple[str, int], tuple[str, int]] = field(default_factory=dict)
     ca_file: str | None = None
+    dnsbl: tuple[str, ...] = ()
 
 
 @dataclass

@@ -118,7 +118,10 @@ def _finish(c: Checker, path: Path, value: Any) -> Dmarc:
     if value.get("p") is None:
         raise c.fail((*path, "p"), "the effective DMARC policy needs p (none, quarantine or "
                                    "reject)")
-    return Dmarc(**{k: v for k, v in value.items() if k not in REMOVED})
+    # a report list set to null removes the inherited one: no addresses
+    tags: dict[str, Any] = {k: () if v is None and k in ("rua", "ruf") else v
+                            for k, v in value.items() if k not in REMOVED}
+    return Dmarc(**tags)
 
 
 class DmarcFamily(Family):

@@ -32,7 +32,8 @@ SYM = {OK: "✓", WARN: "!", FAIL: "✗"}
 # Column order and labels for the families pmgdns knows; any other family gets a column after
 # these, in order of first appearance, labelled with its key.
 FAMILY_LABELS: dict[str, str] = {
-    "gateway": "Gateway", "ptr": "PTR", "smtp": "SMTP", "mx": "MX", "spf": "SPF",
+    "gateway": "Gateway", "ptr": "PTR", "smtp": "SMTP", "dnsbl": "Blocklists",
+    "delegation": "Delegation", "dnssec": "DNSSEC", "mx": "MX", "spf": "SPF",
     "wildcard_spf": "Wildcard SPF", "dmarc": "DMARC", "dkim": "DKIM", "mta_sts": "MTA-STS",
     "tls_rpt": "TLS-RPT", "tlsa": "TLSA", "caa": "CAA", "parked": "Parked",
 }
