@@ -3,8 +3,8 @@ delegates the zone to (and its DS), whether they answer for it, the NS set the z
 serves, and the zone's keys and signatures as its servers give them.
 
 Asked once per zone. The parent's and the child's servers are asked directly (no recursion, port
-53), as a resolver finds them; their names and addresses through verify's resolver. With a
-`--nameserver` on loopback (a lab or a test hierarchy) no address off loopback is asked.
+53), as a resolver finds them; their names and addresses through verify's resolver. Addresses
+reserved for documentation (RFC 5737, RFC 3849), where no server can be, are never asked.
 """
 
 from __future__ import annotations
@@ -41,16 +41,25 @@ def parent_zone(resolver: dns.resolver.Resolver, zone: str) -> str | None:
         return None
 
 
-def _loopback_only(resolver: dns.resolver.Resolver) -> bool:
-    servers = [str(s) for s in resolver.nameservers]
+DOCUMENTATION = tuple(ipaddress.ip_network(n) for n in (
+    "192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32"))
+
+
+def askable(address: str) -> bool:
+    """Can a name server be at `address`? Not in the documentation ranges, not unspecified,
+    multicast or reserved."""
     try:
-        return bool(servers) and all(ipaddress.ip_address(s).is_loopback for s in servers)
+        ip = ipaddress.ip_address(address)
     except ValueError:
         return False
+    if ip.is_loopback:
+        return True
+    return not (ip.is_unspecified or ip.is_multicast or ip.is_reserved
+                or any(ip in net for net in DOCUMENTATION if net.version == ip.version))
 
 
-def _addresses(resolver: dns.resolver.Resolver, host: str, glue: dict[str, list[str]],
-               loopback: bool) -> list[str]:
+def _addresses(resolver: dns.resolver.Resolver, host: str,
+               glue: dict[str, list[str]]) -> list[str]:
     found = list(glue.get(host.lower(), []))
     if not found:
         for rtype in ("A", "AAAA"):
@@ -59,7 +68,7 @@ def _addresses(resolver: dns.resolver.Resolver, host: str, glue: dict[str, list[
             except dns.exception.DNSException:
                 continue
             found += [r.address for r in answer.rrset or []]
-    return [a for a in found if not loopback or ipaddress.ip_address(a).is_loopback]
+    return [a for a in found if askable(a)]
 
 
 def _ask(address: str, name: str, rtype: str, timeout: float, port: int = 53,
@@ -112,14 +121,13 @@ def delegation(resolver: dns.resolver.Resolver, site: Site, domain: Domain,
     """The zone of `domain` seen from `parent`; None when no server of the parent answers."""
     zone = domain.zone
     timeout = min(resolver.timeout, 3.0)
-    loopback = _loopback_only(resolver)
     try:
         parent_ns = _names(resolver.resolve(parent, "NS").rrset)
     except dns.exception.DNSException:
         return None
     referral = asked = None
     for host in parent_ns:
-        for address in _addresses(resolver, host, {}, loopback):
+        for address in _addresses(resolver, host, {}):
             response = _ask(address, zone, "NS", timeout)
             if response is not None and response.rcode() in (dns.rcode.NOERROR,
                                                               dns.rcode.NXDOMAIN):
@@ -147,7 +155,7 @@ def delegation(resolver: dns.resolver.Resolver, site: Site, domain: Domain,
     lame: list[tuple[str, str]] = []
     first: str | None = None
     for host in delegated:
-        addresses = _addresses(resolver, host, glue, loopback)
+        addresses = _addresses(resolver, host, glue)
         if not addresses:
             lame.append((host, "has no address"))
             continue
