@@ -45,6 +45,7 @@ class Named(_LoopbackServer):
     secret: str
     zones: dict[str, str] = field(default_factory=dict)  # zone -> zone file text
     signed: tuple[str, ...] = ()
+    static: tuple[str, ...] = ()  # served as given (a zone signed beforehand): no updates
     resolver_for: str | None = None  # the root server's address: a recursive resolver
     directory: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="pmgdns-dns-")))
     process: subprocess.Popen[bytes] | None = None
@@ -70,6 +71,9 @@ class Named(_LoopbackServer):
         for zone in self.zones:
             policy = " dnssec-policy default;" if zone in self.signed else ""
             file = "root" if zone == "." else zone
+            if zone in self.static:
+                zones += f'zone "{zone}" {{ type primary; file "{d}/{file}.zone"; }};\n'
+                continue
             zones += (f'zone "{zone}" {{ type primary; file "{d}/{file}.zone";{policy} '
                       f'key-directory "{d}/keys"; allow-update {{ key "{KEY_NAME}"; }}; '
                       f'allow-transfer {{ key "{KEY_NAME}"; }}; }};\n')
@@ -177,6 +181,28 @@ def soa(zone: str, ns: str, ns_address: str | None, body: str = "") -> str:
 
 # The lab: one zone per break, all applied at `child` (the target), delegated from `test.`
 SIGNED = ("good.test", "nods.test", "badds.test")
+STALE = "stale.test"  # signed beforehand, its signatures expired in 2020: not applied to
+
+
+def presign(zone: str, text: str) -> tuple[str, str]:
+    """`zone` signed by dnssec-signzone with signatures that expired in 2020, and the DS of its
+    KSK (dnssec-dsfromkey): the DS matches, the RRSIGs do not validate."""
+    work = Path(tempfile.mkdtemp(prefix="pmgdns-sign-"))
+    try:
+        (work / "zone").write_text(text)
+
+        def run(*args: str) -> str:
+            return subprocess.run(args, cwd=work, capture_output=True, text=True, check=True,
+                                  timeout=60).stdout.strip()
+
+        ksk = run("dnssec-keygen", "-q", "-K", ".", "-a", "ECDSAP256SHA256", "-f", "KSK", zone)
+        run("dnssec-keygen", "-q", "-K", ".", "-a", "ECDSAP256SHA256", zone)
+        run("dnssec-signzone", "-q", "-P", "-K", ".", "-S", "-s", "20200101000000", "-e",
+            "20200201000000", "-o", zone, "-f", "zone.signed", "zone")
+        ds = run("dnssec-dsfromkey", "-2", f"{ksk}.key")
+        return (work / "zone.signed").read_text(), ds
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 AT_CHILD = (*SIGNED, "plain.test", "lame.test", "moved.test", "missing.test")
 BLOCKLIST = "bl.test"
 
@@ -190,7 +216,9 @@ class Hierarchy:
       badds.test: signed, a DS with the right key tag and a wrong digest (bogus);
     - lame.test: delegated to ns.away.test., which does not serve it;
     - moved.test: delegated to ns.away.test., which serves an old copy;
-    - missing.test: served by `child`, not delegated at all (NXDOMAIN at test.).
+    - missing.test: served by `child`, not delegated at all (NXDOMAIN at test.);
+    - stale.test: on `child`, signed beforehand with signatures expired, its DS at test.
+      matching (bogus: the RRSIGs do not validate); pmgdns applies nothing there.
     """
 
     top: Named
@@ -254,9 +282,11 @@ def start(secret: str, reverse: dict[str, str], blocklist: str) -> Hierarchy:
     try:
         root = soa(".", "ns.root.", a1, "".join(
             f"{z} IN NS ns.root.\n" for z in ("test.", "in-addr.arpa.", "ip6.arpa.")))
+        stale, stale_ds = presign(STALE, soa(STALE, f"ns1.{STALE}.", a2))
         delegations = "".join(f"{z}. IN NS ns1.{z}.\nns1.{z}. IN A {a2}\n"
-                              for z in AT_CHILD if z not in ("lame.test", "moved.test",
-                                                             "missing.test"))
+                              for z in (*AT_CHILD, STALE) if z not in ("lame.test", "moved.test",
+                                                                       "missing.test"))
+        delegations += stale_ds + "\n"
         delegations += (f"ns.away IN A {a3}\n" + "".join(f"{z}. IN NS ns.away.test.\n" for z in
                                                       ("lame.test", "moved.test", BLOCKLIST)))
         top_zones = {".": root, "test.": soa("test.", "ns.root.", None, delegations)}
@@ -264,8 +294,8 @@ def start(secret: str, reverse: dict[str, str], blocklist: str) -> Hierarchy:
         top = Named(a1, secret, top_zones, signed=("test.",))
         servers.append(top)
         top.start()
-        child = Named(a2, secret, {z: soa(z, f"ns1.{z}.", a2) for z in AT_CHILD},
-                      signed=SIGNED)
+        child = Named(a2, secret, {**{z: soa(z, f"ns1.{z}.", a2) for z in AT_CHILD},
+                                   STALE: stale}, signed=SIGNED, static=(STALE,))
         servers.append(child)
         child.start()
         away = Named(a3, secret, {

@@ -45,6 +45,7 @@ def applied(lab: Hierarchy, project: Project, monkeypatch: pytest.MonkeyPatch) -
                         domains={z: {} for z in ("good.test", "plain.test", "nods.test",
                                                  "badds.test", "lame.test", "moved.test",
                                                  "missing.test")})
+    spec["domains"]["stale.test"] = {"targets": ["local"]}  # signed beforehand, left alone
     project.write_spec(spec)
     result = project.run("apply", "--yes")
     assert result.code == 0, result.err
@@ -105,6 +106,16 @@ def test_a_wrong_ds_is_bogus(report: dict[str, Any], lab: Hierarchy) -> None:
     assert "mail to it stops" in check["message"]
     assert "replace the DS at the registrar by badds.test. IN DS" in check["fix"]
     assert "cannot fix" in check["fix"]
+
+
+def test_expired_signatures_are_bogus(report: dict[str, Any], lab: Hierarchy) -> None:
+    judged = lab.delv("stale.test.", "SOA")
+    assert "fully validated" not in judged and "resolution failed" in judged, judged
+    check = _one(report, "stale.test", "dnssec")
+    assert check["status"] == "FAIL"
+    assert check["message"].startswith("bogus: the RRSIG over its DNSKEY does not validate")
+    assert "re-sign the zone" in check["fix"] and "cannot fix" in check["fix"]
+    assert _one(report, "stale.test", "delegation")["status"] == "OK"
 
 
 def test_not_delegated_is_not_registered(report: dict[str, Any], lab: Hierarchy) -> None:
