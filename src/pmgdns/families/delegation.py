@@ -12,7 +12,7 @@ from ..spec.model import Domain
 from .base import Family
 from .checking import FAIL, OK, WARN, Check, Delegation, Probe
 
-NOT_APPLY = "`pmgdns apply` cannot fix this"
+NOT_APPLY = "apply cannot fix this: the delegation is made at the registrar"
 CUSTOMER = "customer"
 
 

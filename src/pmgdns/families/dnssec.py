@@ -19,7 +19,8 @@ from ..spec.model import Domain
 from .base import Family
 from .checking import FAIL, OK, WARN, Check, Delegation, Probe
 
-NOT_APPLY = "`pmgdns apply` cannot fix this"
+NOT_APPLY = "apply cannot fix this: the DS is published at the registrar"
+RESIGN = "apply cannot fix this: the zone's signer must sign it again"
 KSK = 257  # DNSKEY flags of a key-signing (or combined) key: the one a DS names
 
 
@@ -89,7 +90,8 @@ def dnssec_check(d: Domain, view: Delegation, family: str = "dnssec") -> Check |
         return check(WARN, f"signed, not delegated securely: {zone} has DNSKEY records but "
                            f"{parent} has no DS for it, so validating resolvers treat it as "
                            "unsigned and senders ignore its TLSA records",
-                     f"publish the DS at the registrar: {' ; '.join(own) or 'of its KSK'}",
+                     f"publish the DS at the registrar: {' ; '.join(own) or 'of its KSK'}; "
+                     f"{NOT_APPLY}",
                      expected=" ; ".join(own))
     matched = _matching(dnssec, zone, keys, ds_set)
     if not matched:
@@ -113,7 +115,7 @@ def dnssec_check(d: Domain, view: Delegation, family: str = "dnssec") -> Check |
         return check(FAIL, f"bogus: {'; '.join(problems)}: validating resolvers refuse every "
                            "answer of the zone, and mail to it stops",
                      f"re-sign the zone at its target (its signer has stopped or lost its "
-                     f"keys); {NOT_APPLY}", expected=" ; ".join(own))
+                     f"keys); {RESIGN}", expected=" ; ".join(own))
     return check(OK, f"secure: the DS at {parent} matches key "
                      f"{', '.join(str(dnssec.key_id(k)) for k in matched)} of {zone}, and its "
                      "signatures validate", expected=" ; ".join(own))
