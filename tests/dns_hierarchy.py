@@ -203,7 +203,7 @@ def presign(zone: str, text: str) -> tuple[str, str]:
         return (work / "zone.signed").read_text(), ds
     finally:
         shutil.rmtree(work, ignore_errors=True)
-AT_CHILD = (*SIGNED, "plain.test", "lame.test", "moved.test", "missing.test")
+AT_CHILD = (*SIGNED, "plain.test", "lame.test", "moved.test", "missing.test", "half.test")
 BLOCKLIST = "bl.test"
 
 
@@ -217,6 +217,7 @@ class Hierarchy:
     - lame.test: delegated to ns.away.test., which does not serve it;
     - moved.test: delegated to ns.away.test., which serves an old copy;
     - missing.test: served by `child`, not delegated at all (NXDOMAIN at test.);
+    - half.test: delegated to ns1.half.test. and ns.away.test.; only the first serves it;
     - stale.test: on `child`, signed beforehand with signatures expired, its DS at test.
       matching (bogus: the RRSIGs do not validate); pmgdns applies nothing there.
     """
@@ -286,7 +287,7 @@ def start(secret: str, reverse: dict[str, str], blocklist: str) -> Hierarchy:
         delegations = "".join(f"{z}. IN NS ns1.{z}.\nns1.{z}. IN A {a2}\n"
                               for z in (*AT_CHILD, STALE) if z not in ("lame.test", "moved.test",
                                                                        "missing.test"))
-        delegations += stale_ds + "\n"
+        delegations += stale_ds + "\nhalf.test. IN NS ns.away.test.\n"
         delegations += (f"ns.away IN A {a3}\n" + "".join(f"{z}. IN NS ns.away.test.\n" for z in
                                                       ("lame.test", "moved.test", BLOCKLIST)))
         top_zones = {".": root, "test.": soa("test.", "ns.root.", None, delegations)}
@@ -295,6 +296,8 @@ def start(secret: str, reverse: dict[str, str], blocklist: str) -> Hierarchy:
         servers.append(top)
         top.start()
         child = Named(a2, secret, {**{z: soa(z, f"ns1.{z}.", a2) for z in AT_CHILD},
+                                   "half.test": soa("half.test", "ns1.half.test.", a2,
+                                                    "@ IN NS ns.away.test.\n"),
                                    STALE: stale}, signed=SIGNED, static=(STALE,))
         servers.append(child)
         child.start()

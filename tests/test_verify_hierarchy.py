@@ -44,7 +44,7 @@ def applied(lab: Hierarchy, project: Project, monkeypatch: pytest.MonkeyPatch) -
                         providers={"bind": lab.child.provider_config()},
                         domains={z: {} for z in ("good.test", "plain.test", "nods.test",
                                                  "badds.test", "lame.test", "moved.test",
-                                                 "missing.test")})
+                                                 "missing.test", "half.test")})
     spec["domains"]["stale.test"] = {"targets": ["local"]}  # signed beforehand, left alone
     project.write_spec(spec)
     result = project.run("apply", "--yes")
@@ -147,6 +147,13 @@ def test_a_lame_delegation(report: dict[str, Any], lab: Hierarchy) -> None:
     assert "REFUSED" in check["message"]
     assert "the records were applied at bind" in check["message"]
     assert "delegate lame.test at the registrar to ns1.lame.test." in check["fix"]
+
+
+def test_a_partly_lame_delegation_warns(report: dict[str, Any], lab: Hierarchy) -> None:
+    check = _one(report, "half.test", "delegation")
+    assert check["status"] == "WARN"
+    assert check["message"] == (f"part of the delegation of half.test. is lame: ns.away.test. "
+                                f"{lab.away.address} answers REFUSED"), check["message"]
 
 
 def test_a_delegation_elsewhere(report: dict[str, Any], lab: Hierarchy) -> None:
