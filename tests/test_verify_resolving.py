@@ -157,3 +157,17 @@ def test_a_bad_blocklist_zone_is_a_clean_error(project: Project) -> None:
     assert_clean_error(result, "--dnsbl", "`not a zone` is not a DNS blocklist zone")
     project.write_spec(dict(project.spec(), verify={"dnsbl": ["-bad-"]}))
     assert_clean_error(project.run("validate"), "verify.dnsbl.0")
+
+
+def test_dnssec_loads_without_cryptography_warnings() -> None:
+    """dns.dnssec warns about DSA on import with cryptography >= 44; verify filters it there
+    (and only there), so `-W error` runs stay clean."""
+    import sys
+
+    code = ("import warnings\n"
+            "from pmgdns.families.dnssec import _dnssec\n"
+            "assert _dnssec().__name__ == 'dns.dnssec'\n"
+            "assert not any(f[0] == 'ignore' and 'DSA' in str(f[1]) for f in warnings.filters)\n")
+    result = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr

@@ -9,6 +9,8 @@ Checked once per zone, from the same view of the parent as the delegation check.
 
 from __future__ import annotations
 
+import functools
+import threading
 import warnings
 from typing import Any
 
@@ -24,10 +26,14 @@ RESIGN = "apply cannot fix this: the zone's signer must sign it again"
 KSK = 257  # DNSKEY flags of a key-signing (or combined) key: the one a DS names
 
 
+_IMPORTING = threading.Lock()  # catch_warnings changes process-wide state: one thread at a time
+
+
+@functools.cache
 def _dnssec() -> Any:
     # start-up time: dns.dnssec loads `cryptography`; only verify needs it. Importing it with
     # cryptography >= 44 warns about DSA, which pmgdns never uses.
-    with warnings.catch_warnings():
+    with _IMPORTING, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*DSA.*")
         try:
             from cryptography.utils import CryptographyDeprecationWarning
