@@ -203,7 +203,8 @@ def presign(zone: str, text: str) -> tuple[str, str]:
         return (work / "zone.signed").read_text(), ds
     finally:
         shutil.rmtree(work, ignore_errors=True)
-AT_CHILD = (*SIGNED, "plain.test", "lame.test", "moved.test", "missing.test", "half.test")
+AT_CHILD = (*SIGNED, "plain.test", "lame.test", "moved.test", "missing.test", "half.test",
+            "flat.test")
 BLOCKLIST = "bl.test"
 
 
@@ -217,6 +218,7 @@ class Hierarchy:
     - lame.test: delegated to ns.away.test., which does not serve it;
     - moved.test: delegated to ns.away.test., which serves an old copy;
     - missing.test: served by `child`, not delegated at all (NXDOMAIN at test.);
+    - flat.test: served by `child`; test. has a record at that name but no delegation;
     - half.test: delegated to ns1.half.test. and ns.away.test.; only the first serves it;
     - stale.test: on `child`, signed beforehand with signatures expired, its DS at test.
       matching (bogus: the RRSIGs do not validate); pmgdns applies nothing there.
@@ -285,9 +287,10 @@ def start(secret: str, reverse: dict[str, str], blocklist: str) -> Hierarchy:
             f"{z} IN NS ns.root.\n" for z in ("test.", "in-addr.arpa.", "ip6.arpa.")))
         stale, stale_ds = presign(STALE, soa(STALE, f"ns1.{STALE}.", a2))
         delegations = "".join(f"{z}. IN NS ns1.{z}.\nns1.{z}. IN A {a2}\n"
-                              for z in (*AT_CHILD, STALE) if z not in ("lame.test", "moved.test",
-                                                                       "missing.test"))
-        delegations += stale_ds + "\nhalf.test. IN NS ns.away.test.\n"
+                              for z in (*AT_CHILD, STALE) if z not in (
+                                  "lame.test", "moved.test", "missing.test", "flat.test"))
+        delegations += (stale_ds + "\nhalf.test. IN NS ns.away.test.\n"
+                        'flat.test. IN TXT "a name in test., not a zone"\n')
         delegations += (f"ns.away IN A {a3}\n" + "".join(f"{z}. IN NS ns.away.test.\n" for z in
                                                       ("lame.test", "moved.test", BLOCKLIST)))
         top_zones = {".": root, "test.": soa("test.", "ns.root.", None, delegations)}

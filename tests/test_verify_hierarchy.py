@@ -44,7 +44,8 @@ def applied(lab: Hierarchy, project: Project, monkeypatch: pytest.MonkeyPatch) -
                         providers={"bind": lab.child.provider_config()},
                         domains={z: {} for z in ("good.test", "plain.test", "nods.test",
                                                  "badds.test", "lame.test", "moved.test",
-                                                 "missing.test", "half.test")})
+                                                 "missing.test", "half.test",
+                                                 "flat.test")})
     spec["domains"]["stale.test"] = {"targets": ["local"]}  # signed beforehand, left alone
     project.write_spec(spec)
     result = project.run("apply", "--yes")
@@ -134,6 +135,14 @@ def test_not_delegated_is_not_registered(report: dict[str, Any], lab: Hierarchy)
     assert others and all("apply`" not in c["fix"] for c in others), others
     assert all(c["fix"].startswith("fix the delegation first") for c in others
                if c["family"] in ("mx", "dmarc", "dkim")), others
+
+
+def test_a_name_without_delegation_is_not_registered(report: dict[str, Any]) -> None:
+    check = _one(report, "flat.test", "delegation")
+    assert check["status"] == "FAIL"
+    assert check["message"].startswith("flat.test. is not registered or not delegated: test. "
+                                       "has no delegation for it (it answers without NS records)")
+    assert check["observed"] == "no delegation at test."
 
 
 def test_a_lame_delegation(report: dict[str, Any], lab: Hierarchy) -> None:

@@ -66,6 +66,7 @@ class Delegation:
     ds: tuple[Any, ...] = ()
     target_ns: tuple[str, ...] | None = None
     served_ns: tuple[str, ...] | None = None
+    nxdomain: bool = True  # not registered: NXDOMAIN, or (False) an answer without delegation
     dnskey: Any = None
     dnskey_sigs: Any = None
     soa: Any = None

@@ -29,12 +29,14 @@ def delegation_check(d: Domain, view: Delegation, family: str = "delegation") ->
     def check(status: str, message: str, fix: str = "") -> Check:
         return Check(d.name, family, "delegation", status, message,
                      f"{fix}; {NOT_APPLY}" if fix else "",
-                     observed=_list(ns) if view.registered else f"NXDOMAIN at {parent}",
+                     observed=_list(ns) if view.registered else
+                     f"{'NXDOMAIN' if view.nxdomain else 'no delegation'} at {parent}",
                      expected=wanted if want else "")
 
     if not view.registered:
+        how = "NXDOMAIN" if view.nxdomain else "it answers without NS records"
         return check(FAIL, f"{d.zone} is not registered or not delegated: {parent} has no "
-                           "delegation for it (NXDOMAIN), so no sender finds its MX",
+                           f"delegation for it ({how}), so no sender finds its MX",
                      f"register {d.name} or delegate it at the registrar to "
                      f"{wanted if want else 'the name servers of its target'}")
     if CUSTOMER in d.targets:

@@ -144,7 +144,7 @@ def delegation(resolver: dns.resolver.Resolver, site: Site, domain: Domain,
     ns = (_find(referral, referral.authority, zone, "NS")
           or _find(referral, referral.answer, zone, "NS"))
     if ns is None:
-        return Delegation(parent, registered=False, target=where)
+        return Delegation(parent, registered=False, target=where, nxdomain=False)
     glue: dict[str, list[str]] = {}
     for rrset in referral.additional:
         if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
