@@ -429,11 +429,14 @@ def ptr_ticket(state: State, fmt: str) -> None:
 @click.option("--resolve", "resolve", multiple=True, metavar="NAME:PORT:ADDRESS:PORT",
               help="Connect to ADDRESS:PORT for NAME:PORT (SMTP, MTA-STS policy), like curl.")
 @click.option("--ca-file", metavar="PEM", help="Trust only these CAs for SMTP and HTTPS.")
+@click.option("--dnsbl", "dnsbl", multiple=True, metavar="ZONE[,ZONE...]",
+              help="Look every node address up in these DNS blocklists (beside the spec's).")
 @pass_state
 def verify(state: State, domains: tuple[str, ...], nameserver: str | None, fmt: str,
            out: str | None, workers: int | None, smtp: bool, resolve: tuple[str, ...],
-           ca_file: str | None) -> None:
+           ca_file: str | None, dnsbl: tuple[str, ...]) -> None:
     """Check what the DNS answers against the spec, reverse DNS included; exit 1 on any FAIL."""
+    from .families.dnsbl import parse_lists
     from .plan.engine import select_domains
     from .reports import verify_report
     from .verify import run as verifylib
@@ -442,7 +445,9 @@ def verify(state: State, domains: tuple[str, ...], nameserver: str | None, fmt: 
     ui = state.ui
     site = state.load()
     resolver = verifylib.make_resolver(nameserver)
-    options = verifylib.Options(smtp=smtp, resolve=parse_resolve(resolve), ca_file=ca_file)
+    lists = tuple(dict.fromkeys(z for text in dnsbl for z in parse_lists(text)))
+    options = verifylib.Options(smtp=smtp, resolve=parse_resolve(resolve), ca_file=ca_file,
+                                dnsbl=lists)
     with ui.progress("verifying") as bar:
         report = verifylib.verify(site, select_domains(site, domains), resolver, workers, bar,
                                   options, system_resolver=nameserver is None)

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from . import (
     caa,
+    delegation,
     dkim,
     dmarc,
     dmarc_reports,
+    dnsbl,
+    dnssec,
     firewall,
     gateway,
     mta_sts,
@@ -27,6 +30,8 @@ from .base import Family
 
 FAMILIES: tuple[Family, ...] = (
     gateway.FAMILY,
+    delegation.FAMILY,
+    dnssec.FAMILY,
     mx.FAMILY,
     spf.FAMILY,
     wildcard_spf.FAMILY,
@@ -39,6 +44,7 @@ FAMILIES: tuple[Family, ...] = (
     caa.FAMILY,
     tlsa.FAMILY,
     smtp.FAMILY,
+    dnsbl.FAMILY,
     firewall.FAMILY,
 )
 gateway.FAMILY.families = FAMILIES  # a gateway node takes the node keys of every family

@@ -190,7 +190,7 @@ def key_check(probe: Probe, d: Domain, family: str, selector: str,
                      observed=" | ".join(values) or "nothing", expected=expected)
 
     if not values:
-        return result(FAIL, f"no DKIM key at {name}")
+        return result(FAIL, f"no DKIM key at {name}{probe.in_its_place(name)}")
     if len(values) > 1:
         return result(FAIL, f"{len(values)} TXT values at {name}: receivers pick one at random "
                             "and fail DKIM whenever it is not the key PMG signs with")

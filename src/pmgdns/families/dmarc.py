@@ -119,7 +119,10 @@ def _finish(c: Checker, path: Path, value: Any) -> Dmarc:
     if value.get("p") is None:
         raise c.fail((*path, "p"), "the effective DMARC policy needs p (none, quarantine or "
                                    "reject)")
-    return Dmarc(**{k: v for k, v in value.items() if k not in REMOVED})
+    # a report list set to null removes the inherited one: no addresses
+    tags: dict[str, Any] = {k: () if v is None and k in ("rua", "ruf") else v
+                            for k, v in value.items() if k not in REMOVED}
+    return Dmarc(**tags)
 
 
 class DmarcFamily(Family):
@@ -150,7 +153,8 @@ def dmarc_checks(probe: Probe, d: Domain, family: str, want: Dmarc) -> list[Chec
     expected = want.txt_value
     values = [v for v in probe.txt(name) if DMARC.matches(v)]
     if not values:
-        return [Check(d.name, family, "DMARC", FAIL, f"no DMARC record at {name}", APPLY,
+        return [Check(d.name, family, "DMARC", FAIL,
+                      f"no DMARC record at {name}{probe.in_its_place(name)}", APPLY,
                       observed="nothing", expected=expected)]
     if len(values) > 1:
         return [Check(d.name, family, "DMARC", FAIL, f"{len(values)} DMARC records at {name}; "

@@ -24,9 +24,7 @@ REPORT_AUTH = "v=DMARC1"
 
 
 def _external(d: Domain) -> list[str]:
-    """The report domains of `d` outside `d` itself."""
-    if d.options.get("parked"):
-        return []
+    """The report domains of `d` outside `d` itself (a parked domain keeps its rua/ruf)."""
     return [rd for rd in d.dmarc.report_domains()
             if rd != d.name and not rd.endswith("." + d.name)]
 

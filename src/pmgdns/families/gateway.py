@@ -241,7 +241,8 @@ class GatewayFamily(Family):
                                  observed=want, expected=want))
             else:
                 out.append(Check(g, self.name, rtype, FAIL,
-                                 f"{g} {rtype} is {got}, the spec says {want}", fix,
+                                 f"{g} {rtype} is {got}, the spec says {want}"
+                                 + probe.in_its_place(g), fix,
                                  observed=got, expected=want))
         out += spf_checks(probe, g, self.name, g, HELO_SPF if managed else None,
                           "gateway SPF", [node])

@@ -165,7 +165,8 @@ class MtaStsFamily(Family):
         if len(values) != 1:
             out.append(Check(d.name, self.name, "MTA-STS", FAIL,
                              f"{len(values) or 'no'} MTA-STS record{'s' if values else ''} at "
-                             f"{name}", APPLY, observed=" | ".join(values) or "nothing",
+                             f"{name}{probe.in_its_place(name) if not values else ''}", APPLY,
+                             observed=" | ".join(values) or "nothing",
                              expected=want))
         else:
             try:
@@ -217,8 +218,17 @@ class MtaStsFamily(Family):
         if (host, 443) not in probe.options.resolve:
             addresses = sorted(probe.addresses(host + "."), key=lambda a: (":" in a, a))
             if not addresses:
+                target = probe.cname(host + ".")
+                if target:
+                    return [Check(d.name, self.name, "MTA-STS policy", FAIL,
+                                  f"{host} is a CNAME to {target}, which has no address, so no "
+                                  "sender can fetch the policy",
+                                  f"give {target} the web server's A/AAAA records, or point "
+                                  "mta_sts.web at a name that has them",
+                                  observed=f"CNAME {target}")]
                 return [Check(d.name, self.name, "MTA-STS policy", FAIL,
-                              f"{host} has no address, so no sender can fetch the policy",
+                              f"{host} has no address{probe.in_its_place(host)}, so no sender "
+                              "can fetch the policy",
                               "publish mta_sts.web (or the web server's records) and serve "
                               f"{policy_path(d.name)} at https://{host}/.well-known/mta-sts.txt",
                               observed="nothing")]

@@ -1,7 +1,8 @@
 """Parked domains (RFC 7505, M3AAWG's practice, spec-v1 §6.2): `parked: true` says a domain sends
 and receives no mail. Instead of the domain rows of §2 it publishes the null MX `0 .`,
-`v=spf1 -all`, `_dmarc` with `p=reject`, and `*._domainkey.D TXT "v=DKIM1; p="` (no key is
-valid), and no DKIM key, MTA-STS or TLS-RPT; the wildcard SPF stays as `wildcard_spf` says.
+`v=spf1 -all`, `_dmarc` with `p=reject` (keeping the domain's `rua`/`ruf`, M3AAWG), and
+`*._domainkey.D TXT "v=DKIM1; p="` (no key is valid), and no DKIM key, MTA-STS or TLS-RPT; the
+wildcard SPF stays as `wildcard_spf` says.
 
 pmgdns owns the null MX whole and, in a parked domain's zone, the `v=DKIM1` values at
 `*._domainkey.D`. When the domain is no longer parked the revocation stays (harmless: a wildcard
@@ -30,8 +31,17 @@ def _flag(c: Checker, value: Any, path: Path, inherited: Any = None) -> bool:
     return c.boolean(value, path)
 
 
-def dmarc_value() -> str:
-    return "v=DMARC1; p=reject; aspf=s; adkim=s;"
+def parked_dmarc(domain: Domain) -> Dmarc:
+    """`p=reject` with strict alignment, keeping the report addresses (`rua`/`ruf`) the domain
+    has, from `defaults.dmarc` unless it overrides them: M3AAWG's advice, so that abuse of the
+    parked name is still reported."""
+    have = domain.options.get("dmarc")
+    rua, ruf = (have.rua, have.ruf) if isinstance(have, Dmarc) else ((), ())
+    return Dmarc(p="reject", rua=rua, ruf=ruf, aspf="s", adkim="s")
+
+
+def dmarc_value(domain: Domain) -> str:
+    return parked_dmarc(domain).txt_value
 
 
 class ParkedFamily(Family):
@@ -44,7 +54,7 @@ class ParkedFamily(Family):
         z, ttl = domain.zone, domain.ttl
         yield RecordSpec(z, "", "MX", ttl, (NULL_MX,))
         yield RecordSpec(z, "", "TXT", ttl, (NULL_SPF,))
-        yield RecordSpec(z, "_dmarc", "TXT", ttl, (dmarc_value(),))
+        yield RecordSpec(z, "_dmarc", "TXT", ttl, (dmarc_value(domain),))
         yield RecordSpec(z, "*._domainkey", "TXT", ttl, (REVOKED,))
 
     def ownership_options(self, site: Site) -> dict[str, Any]:
@@ -77,7 +87,7 @@ class ParkedFamily(Family):
         one("SPF", d.zone, [v for v in probe.txt(d.zone) if SPF.matches(v)], NULL_SPF)
         one("no DKIM", f"*._domainkey.{d.zone}",
             [v for v in probe.txt(f"*._domainkey.{d.zone}") if DKIM.matches(v)], REVOKED)
-        out.extend(dmarc_checks(probe, d, self.name, Dmarc(p="reject", aspf="s", adkim="s")))
+        out.extend(dmarc_checks(probe, d, self.name, parked_dmarc(d)))
         return out
 
 

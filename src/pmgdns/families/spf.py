@@ -297,7 +297,8 @@ def spf_checks(probe: Probe, subject: str, family: str, name: str, expected: str
     values = [v for v in probe.txt(name) if SPF.matches(v)]
     want = expected or "v=spf1 a -all"
     if not values:
-        return [Check(subject, family, check, FAIL, f"no SPF record at {name}",
+        return [Check(subject, family, check, FAIL,
+                      f"no SPF record at {name}{probe.in_its_place(name)}",
                       f"publish \"{want}\" there ({APPLY})", observed="nothing",
                       expected=want)]
     if len(values) > 1:

@@ -104,7 +104,8 @@ class TlsRptFamily(Family):
         observed = " | ".join(values) or "nothing"
         if len(values) != 1:
             return [Check(d.name, self.name, "TLS-RPT", FAIL,
-                          f"{len(values) or 'no'} TLS-RPT record{'s' if values else ''} at {name}",
+                          f"{len(values) or 'no'} TLS-RPT record{'s' if values else ''} at {name}"
+                          + ("" if values else probe.in_its_place(name)),
                           APPLY, observed=observed, expected=want)]
         try:
             tags = parse_smtp_tls_reporting_record(values[0])["tags"]

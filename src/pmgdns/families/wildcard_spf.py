@@ -3,7 +3,6 @@ that do not exist deny every sender. pmgdns owns the `v=spf1` value at `*.D`."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -37,8 +36,8 @@ class WildcardSpfFamily(Family):
         if not domain.wildcard_spf:
             return []
         d = domain
-        probe_name = f"pmgdns-{secrets.token_hex(5)}.{d.zone}"
-        values = [v for v in probe.txt(probe_name) if SPF.matches(v)]
+        probe_name, answered = probe.wildcard(d.zone)
+        values = [v for v in answered if SPF.matches(v)]
         if values == [NULL_SPF]:
             return [Check(d.name, self.name, "wildcard SPF", OK,
                           f"{probe_name} answers \"{NULL_SPF}\"", observed=NULL_SPF,

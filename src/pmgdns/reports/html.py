@@ -33,7 +33,8 @@ SYM = {OK: "✓", WARN: "!", FAIL: "✗"}
 # registered family to a label here); any other family gets a column after these, in order of
 # first appearance, labelled from its key (`new_family` -> "New family").
 FAMILY_LABELS: dict[str, str] = {
-    "gateway": "Gateway", "ptr": "PTR", "smtp": "SMTP", "mx": "MX", "spf": "SPF",
+    "gateway": "Gateway", "ptr": "PTR", "smtp": "SMTP", "dnsbl": "Blocklists",
+    "delegation": "Delegation", "dnssec": "DNSSEC", "mx": "MX", "spf": "SPF",
     "wildcard_spf": "Wildcard SPF", "dmarc": "DMARC", "dmarc_reports": "DMARC reports",
     "dkim": "DKIM", "mta_sts": "MTA-STS", "tls_rpt": "TLS-RPT", "tlsa": "TLSA", "caa": "CAA",
     "parked": "Parked", "firewall": "Firewall",

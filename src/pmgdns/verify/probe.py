@@ -4,6 +4,7 @@ SMTP and MTA-STS policy checkers behind the families' transport checks."""
 from __future__ import annotations
 
 import ipaddress
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,8 +14,9 @@ import dns.exception
 import dns.resolver
 
 from ..core.errors import UsageError
-from ..families.checking import Check, VerifyOptions
-from ..spec.model import Domain, Gateway, Site
+from ..families.checking import Check, Delegation, VerifyOptions
+from ..spec.model import Domain, Gateway, Site, zone_of
+from .delegation import delegation, parent_zone
 from .policy import mta_sts_checks
 from .session import Finding, connect_address
 from .smtp import smtp_checks
@@ -56,6 +58,9 @@ def split_hostport(text: str) -> tuple[str, int]:
     return host, port
 
 
+CNAME_HOPS = 8  # a receiver gives up on longer chains, and so does verify
+
+
 @dataclass
 class DnsProbe:
     """The DNS as verify sees it, the spec it checks against, and what else it may do."""
@@ -65,25 +70,83 @@ class DnsProbe:
     options: VerifyOptions = field(default_factory=VerifyOptions)
     # answers of this run, empty ones included (the resolver's cache keeps positive ones)
     _seen: dict[tuple[str, str], list[Any]] = field(default_factory=dict, repr=False)
+    # per spec zone: the random label whose answers are the wildcard's
+    _labels: dict[str, str] = field(default_factory=dict, repr=False)
+    # names whose answer the wildcard synthesised: name -> what to say
+    _placed: dict[str, str] = field(default_factory=dict, repr=False)
+    # zones seen from their parents, and the parents that could not be asked
+    _views: dict[str, Delegation | None] = field(default_factory=dict, repr=False)
+    _parents: dict[str, str | None] = field(default_factory=dict, repr=False)
+    unasked: set[str] = field(default_factory=set, repr=False)
 
-    def rrset(self, name: str, rtype: str) -> list[Any]:
+    def _lookup(self, name: str, rtype: str) -> list[Any]:
+        """The rdatas at (name, type), CNAMEs followed as a receiver follows them, also when
+        the server answers only the first link (an authoritative server, a chain into another
+        zone)."""
         key = (name.lower(), rtype)
         if key in self._seen:
             return self._seen[key]
-        try:
-            answer = self.resolver.resolve(name, rtype, raise_on_no_answer=False)
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoNameservers):
-            self._seen[key] = []
-            return []
-        rrset = answer.rrset
-        # a CNAME chain answers for another name; callers that care check CNAME themselves
-        found = [] if rrset is None else list(rrset)
+        found: list[Any] = []
+        qname = name
+        for _ in range(CNAME_HOPS):
+            try:
+                answer = self.resolver.resolve(qname, rtype, raise_on_no_answer=False)
+            except (dns.resolver.NXDOMAIN, dns.resolver.NoNameservers):
+                break
+            if answer.rrset is not None:
+                found = list(answer.rrset)
+                break
+            end = answer.canonical_name
+            if rtype == "CNAME" or end == answer.qname:
+                break
+            qname = end.to_text()
         self._seen[key] = found
         return found
 
+    def _label(self, zone: str) -> str:
+        return self._labels.setdefault(zone, f"pmgdns-{secrets.token_hex(5)}")
+
+    def _synthesised(self, name: str, rtype: str, found: list[Any]) -> str | None:
+        """The spec zone whose wildcard answered `name` in place of a missing record: a random
+        name below the zone answers the same, and so does one beside `name` (RFC 4592: the
+        wildcard at the closest encloser speaks for every name that does not exist)."""
+        fqdn = name.rstrip(".").lower()
+        zone = zone_of(fqdn, self.site.domains)
+        if zone is None or fqdn == zone or fqdn.startswith("*."):
+            return None
+        label = self._label(zone)
+        first, parent = fqdn.split(".", 1)
+        if first == label:
+            return None
+        values = {r.to_text() for r in found}
+        if {r.to_text() for r in self._lookup(f"{label}.{zone}.", rtype)} != values:
+            return None
+        if parent != zone and {r.to_text() for r in
+                               self._lookup(f"{label}.{parent}.", rtype)} != values:
+            return None
+        return zone
+
+    def rrset(self, name: str, rtype: str) -> list[Any]:
+        found = self._lookup(name, rtype)
+        if found:
+            zone = self._synthesised(name, rtype, found)
+            if zone is not None:
+                shown = " | ".join(sorted(_text(r) for r in found))
+                self._placed[name.rstrip(".").lower()] = (
+                    f"; the wildcard *.{zone} answers in its place ({rtype} {shown})")
+                return []
+        return found
+
+    def in_its_place(self, name: str) -> str:
+        return self._placed.get(name.rstrip(".").lower(), "")
+
+    def wildcard(self, zone: str) -> tuple[str, list[str]]:
+        zone = zone.rstrip(".").lower()
+        name = f"{self._label(zone)}.{zone}."
+        return name, sorted(_text(r) for r in self._lookup(name, "TXT"))
+
     def txt(self, name: str) -> list[str]:
-        return sorted(b"".join(r.strings).decode("utf-8", "replace")
-                      for r in self.rrset(name, "TXT"))
+        return sorted(_text(r) for r in self.rrset(name, "TXT"))
 
     def addresses(self, name: str) -> set[str]:
         return {r.address for t in ("A", "AAAA") for r in self.rrset(name, t)}
@@ -91,6 +154,20 @@ class DnsProbe:
     def cname(self, name: str) -> str | None:
         found = self.rrset(name, "CNAME")
         return str(found[0].target) if found else None
+
+    def delegation(self, domain: Domain) -> Delegation | None:
+        zone = domain.zone
+        if zone in self._views:
+            return self._views[zone]
+        above = zone.split(".", 1)[1] or "."
+        if above not in self._parents:
+            self._parents[above] = parent_zone(self.resolver, zone)
+        parent = self._parents[above]
+        view = None if parent is None else delegation(self.resolver, self.site, domain, parent)
+        if view is None:
+            self.unasked.add(parent or above)
+        self._views[zone] = view
+        return view
 
     def smtp_checks(self, family: str, node: Gateway, tlsa: Sequence[str]) -> list[Check]:
         out: list[Check] = []
@@ -110,6 +187,14 @@ class DnsProbe:
                                ca_file=self.options.ca_file, default_address=address,
                                timeout=self.resolver.lifetime)
         return _checks(domain.name, family, found)
+
+
+def _text(rdata: Any) -> str:
+    """A TXT value with its strings joined; any other rdata as DNS presents it."""
+    strings = getattr(rdata, "strings", None)
+    if strings is not None:
+        return b"".join(strings).decode("utf-8", "replace")
+    return str(rdata.to_text())
 
 
 def _checks(subject: str, family: str, findings: Sequence[Finding]) -> list[Check]:

@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import dns.exception
@@ -22,7 +22,7 @@ import dns.resolver
 from ..core.errors import VerifyError
 from ..core.libraries import quiet_import
 from ..families import FAMILIES
-from ..families.checking import FAIL, OK, WARN, Check, Probe, VerifyOptions
+from ..families.checking import APPLY, FAIL, OK, WARN, Check, Probe, VerifyOptions
 from ..spec.model import Domain, Gateway, Site
 from .probe import DnsProbe, make_resolver
 
@@ -62,12 +62,23 @@ class Report:
         return out
 
 
+UNREACHED = ("fix the delegation first (see its check): the DNS the world asks is not where "
+             "pmgdns applies the records")
+UNASKED = ("the parent zone(s) {parents} could not be asked (the name server refuses or does not "
+           "answer for them, as an authoritative-only --nameserver does): the delegation and "
+           "DNSSEC checks were not made")
+
+
 def _domain_checks(probe: Probe, domain: Domain) -> list[Check]:
     if domain.absent:
         return []
     out: list[Check] = []
     for family in FAMILIES:
         out.extend(family.domain_checks(probe, domain))
+    if any(c.family == "delegation" and c.status == FAIL for c in out):
+        # what the world sees of this domain is not what pmgdns applied: apply cannot help
+        out = [replace(c, fix=UNREACHED) if c.family != "delegation" and APPLY in c.fix else c
+               for c in out]
     return out
 
 
@@ -126,6 +137,8 @@ def verify(site: Site, domains: Iterable[str], resolver: dns.resolver.Resolver,
             report.checks.extend(_in_processes(probe, live, processes, threads, progress))
         else:
             report.checks.extend(_in_threads(probe, live, threads, progress))
+        if probe.unasked:
+            report.notes.append(UNASKED.format(parents=", ".join(sorted(probe.unasked))))
     except dns.exception.Timeout:
         raise VerifyError("DNS queries timed out: check --nameserver and that it answers for "
                           "the spec's domains") from None
@@ -165,16 +178,16 @@ def _in_threads(probe: Probe, domains: list[Domain], threads: int,
     return out
 
 
-_FORKED: tuple[Probe, int] | None = None  # what a forked verify worker works with
+_FORKED: tuple[DnsProbe, int] | None = None  # what a forked verify worker works with
 
 
-def _chunk(domains: list[Domain]) -> list[Check]:
+def _chunk(domains: list[Domain]) -> tuple[list[Check], set[str]]:
     assert _FORKED is not None
     probe, threads = _FORKED
-    return _in_threads(probe, domains, threads, None)
+    return _in_threads(probe, domains, threads, None), probe.unasked
 
 
-def _in_processes(probe: Probe, domains: list[Domain], processes: int, threads: int,
+def _in_processes(probe: DnsProbe, domains: list[Domain], processes: int, threads: int,
                   progress: Callable[[int, int], None] | None) -> list[Check]:
 
     global _FORKED
@@ -188,8 +201,9 @@ def _in_processes(probe: Probe, domains: list[Domain], processes: int, threads: 
 
         with multiprocessing.get_context("fork").Pool(processes) as pool:
             done = 0
-            for chunk, checks in zip(chunks, pool.imap(_chunk, chunks), strict=True):
+            for chunk, (checks, unasked) in zip(chunks, pool.imap(_chunk, chunks), strict=True):
                 out.extend(checks)
+                probe.unasked |= unasked
                 done += len(chunk)
                 if progress:
                     progress(done, len(domains))
