@@ -20,6 +20,7 @@ from typing import Any
 
 from ..core.errors import ClassNotAllowed, SpecError
 from ..spec.model import Site
+from .endpoints import check_endpoints
 
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 _TRUSTED = ("octodns", "pmgdns")
@@ -77,7 +78,7 @@ def check_class_path(path: str) -> None:
     origin = spec.origin if spec is not None else None
     if top == "pmgdns":  # this very package (also when installed in development mode)
         own = origin is not None and os.path.realpath(origin) == os.path.realpath(
-            os.path.join(os.path.dirname(__file__), "__init__.py"))
+            os.path.join(os.path.dirname(os.path.dirname(__file__)), "__init__.py"))
     else:
         own = origin is not None and any(_own_file(d, origin) for d in trusted)
     if not own:
@@ -105,10 +106,12 @@ def load_provider_class(path: str) -> Any:
 
 
 def check_provider_classes(site: Site, names: Iterable[str]) -> None:
-    """Every named provider's class may load (see the module docstring); a SpecError naming
-    `providers.NAME.class` otherwise."""
+    """Every named provider's class may load (see the module docstring), and its endpoint
+    options name only where the operator lets credentials go (zones/endpoints.py); a SpecError
+    naming `providers.NAME.class` or the endpoint option otherwise."""
     for name in sorted(set(names)):
         try:
-            load_provider_class(str(site.providers[name]["class"]))
+            cls = load_provider_class(str(site.providers[name]["class"]))
         except ClassNotAllowed as exc:
             raise SpecError(site.file, f"providers.{name}.class", str(exc)) from None
+        check_endpoints(site.file, name, cls, site.providers[name])
