@@ -42,7 +42,6 @@ from urllib.parse import quote, urlsplit
 
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
 
 from ..core.errors import (
     FileProblem,
@@ -59,6 +58,7 @@ from ..core.redact import Redactor
 from ..core.text import visible
 from ..families.loader import MAX_SPEC
 from .specedit import EditResult, GatewayState, apply_state
+from .transport import Deadline, TlsPolicyAdapter
 from .yamltext import parse
 
 __all__ = [
@@ -163,38 +163,6 @@ def _check_user(user: str) -> None:
 # transport
 
 
-class _TlsPolicyAdapter(HTTPAdapter):
-    """An HTTPAdapter whose connections follow one fixed TLS policy (see the module docstring).
-
-    requests' own `verify=` knows only "a CA bundle" or "nothing", and with `verify=True` it adds
-    certifi's bundle to whatever context is in use; here the policy lives entirely in the
-    SSLContext and urllib3's `assert_fingerprint`, and requests' `verify` is ignored."""
-
-    def __init__(self, context: ssl.SSLContext, fingerprint: str | None) -> None:
-        self._context = context
-        self._fingerprint = fingerprint
-        super().__init__(max_retries=0)
-
-    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False,
-                         **pool_kwargs: Any) -> None:
-        pool_kwargs["ssl_context"] = self._context
-        if self._fingerprint:
-            pool_kwargs["assert_fingerprint"] = self._fingerprint
-        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
-
-    def build_connection_pool_key_attributes(self, request: Any, verify: Any,
-                                             cert: Any = None) -> Any:
-        host_params, _ = super().build_connection_pool_key_attributes(request, verify, cert)
-        pool_kwargs: dict[str, Any] = {
-            "ssl_context": self._context,
-            "cert_reqs": "CERT_NONE" if self._fingerprint else "CERT_REQUIRED",
-        }
-        return host_params, pool_kwargs
-
-    def cert_verify(self, conn: Any, url: Any, verify: Any, cert: Any) -> None:
-        return None  # the context decides; requests must not load certifi into it
-
-
 def _tls_context(fingerprint: str | None, ca_file: str | None) -> tuple[ssl.SSLContext, str | None]:
     if fingerprint is not None and ca_file is not None:
         raise PmgError("give either --fingerprint or --ca-file, not both")
@@ -219,7 +187,8 @@ def _tls_context(fingerprint: str | None, ca_file: str | None) -> tuple[ssl.SSLC
 
 
 MAX_ANSWER = 32 * 2**20  # bytes: ten thousand relay domains with comments are ~1 MiB
-ANSWER_FACTOR = 6  # one answer may take this many --timeouts in all
+ANSWER_FACTOR = 6  # one request (connection, headers and body) may take this many --timeouts
+PULL_FACTOR = 8  # all requests of one pull together may take this many --timeouts
 
 
 @dataclass(frozen=True)
@@ -248,7 +217,10 @@ class _Client:
         self.verified_by = verified_by
         self.session = requests.Session()
         self.session.trust_env = False  # no proxies, .netrc or REQUESTS_CA_BUNDLE from the env
-        self.session.mount("https://", _TlsPolicyAdapter(context, pin))
+        self.deadline = Deadline()
+        self.adapter = TlsPolicyAdapter(context, pin, self.deadline)
+        self.session.mount("https://", self.adapter)
+        self.end = time.monotonic() + PULL_FACTOR * timeout  # the whole pull's deadline
         self.session.headers["Accept-Encoding"] = "identity"  # bodies are read bounded, as sent
         self.ticket: str | None = None
         self.user = ""
@@ -260,52 +232,66 @@ class _Client:
     def _send(self, method: str, path: str, **kwargs: Any) -> _Reply:
         failure: PmgError | None = None
         log.debug("%s %s%s", method, API, path)
+        seconds = min(ANSWER_FACTOR * self.timeout, self.end - time.monotonic())
+        self.deadline.start(seconds)
         try:
             response = self.session.request(method, self.target.base + path, timeout=(
                 self.timeout, self.timeout), allow_redirects=False, stream=True, **kwargs)
             with response:
                 body = self._body(response, method, path)
+            if self.deadline.expired:  # the body was cut off at the deadline
+                raise self._late(method, path, seconds)
             log.debug("%s %s%s -> HTTP %s", method, API, path, response.status_code)
             return _Reply(response.status_code, response.reason or "", method, path, body)
         except requests.exceptions.SSLError as exc:
-            failure = self._tls_failure(str(exc))
+            failure = (self._late(method, path, seconds) if self.deadline.expired
+                       else self._tls_failure(str(exc)))
         except (requests.exceptions.ConnectTimeout, requests.exceptions.ReadTimeout):
-            failure = PmgConnectionError(
-                f"PMG at {self.target.shown} did not answer within {self.timeout:g} seconds: "
-                "check the URL, that this host may reach port "
-                f"{self.target.port}/tcp (the firewall's admin_sources), and that pmgproxy runs "
-                "on the gateway (`systemctl status pmgproxy`)")
+            failure = self._late(method, path, seconds) if self.deadline.expired else (
+                PmgConnectionError(
+                    f"PMG at {self.target.shown} did not answer within {self.timeout:g} seconds: "
+                    "check the URL, that this host may reach port "
+                    f"{self.target.port}/tcp (the firewall's admin_sources), and that pmgproxy "
+                    "runs on the gateway (`systemctl status pmgproxy`)"))
         except requests.exceptions.ConnectionError as exc:
-            failure = PmgConnectionError(
-                f"cannot reach PMG at {self.target.shown} ({_reason(exc)}): check the URL and "
-                f"port, that this host may reach {self.target.port}/tcp (the firewall's "
-                "admin_sources), and that pmgproxy runs on the gateway "
-                "(`systemctl status pmgproxy`)")
+            failure = self._late(method, path, seconds) if self.deadline.expired else (
+                PmgConnectionError(
+                    f"cannot reach PMG at {self.target.shown} ({_reason(exc)}): check the URL "
+                    f"and port, that this host may reach {self.target.port}/tcp (the firewall's "
+                    "admin_sources), and that pmgproxy runs on the gateway "
+                    "(`systemctl status pmgproxy`)"))
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
-            failure = PmgConnectionError(
-                f"the request to PMG at {self.target.shown} failed ({type(exc).__name__})")
+            failure = self._late(method, path, seconds) if self.deadline.expired else (
+                PmgConnectionError(f"the request to PMG at {self.target.shown} failed "
+                                   f"({type(exc).__name__})"))
+        finally:
+            # one connection per request: none outlives the deadline that watches it
+            self.adapter.poolmanager.clear()
+            self.deadline.stop()
         assert failure is not None
         raise failure  # outside the handler: no exception chain keeps the failed request
 
+    def _late(self, method: str, path: str, seconds: float) -> PmgConnectionError:
+        return PmgConnectionError(
+            f"PMG at {self.target.shown} did not finish answering {method} {API}{path} within "
+            f"{max(seconds, 0):g} seconds (the deadline: each request {ANSWER_FACTOR} and the "
+            f"whole pull {PULL_FACTOR} times --timeout {self.timeout:g}); it sends too slowly or "
+            "is not PMG's API. Nothing was written")
+
     def _body(self, response: requests.Response, method: str, path: str) -> bytes:
-        """The answer's body: at most MAX_ANSWER bytes, read within ANSWER_FACTOR timeouts (each
-        read waits at most one timeout; the total bounds a server that trickles)."""
+        """The answer's body: at most MAX_ANSWER bytes (the request's deadline bounds a server
+        that trickles)."""
         encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
         if encoding not in ("", "identity"):
             raise PmgError(f"PMG at {self.target.shown} answered {method} {API}{path} "
                            f"compressed ({visible(encoding[:40])}) though pmgdns asked for none")
-        end = time.monotonic() + ANSWER_FACTOR * self.timeout
         chunks: list[bytes] = []
         size = 0
-        while chunk := response.raw.read1(64 * 1024):
+        while not self.deadline.expired and (chunk := response.raw.read1(64 * 1024)):
             size += len(chunk)
             if size > MAX_ANSWER:
                 raise PmgError(f"PMG at {self.target.shown} answered {method} {API}{path} with "
                                f"over {MAX_ANSWER // 2**20} MiB; is this a Proxmox Mail Gateway?")
-            if time.monotonic() > end:
-                raise PmgConnectionError(
-                    f"PMG at {self.target.shown} did not finish answering {method} {API}{path} "
-                    f"within {ANSWER_FACTOR * self.timeout:g} seconds (it sends too slowly)")
             chunks.append(chunk)
         return b"".join(chunks)
 
