@@ -180,6 +180,7 @@ class PmgState:
     # "POST /access/ticket" -> ("headers" | "body", pause): an answer sent one byte every
     # `pause` seconds, forever, in its headers or in its body (a slowloris peer)
     trickle: dict[str, tuple[str, float]] = field(default_factory=dict)
+    record_text: str | None = None      # the DKIM record as shown, in place of PMG's layout
 
 
 class _Server(ThreadingMixIn, HTTPServer):
@@ -415,7 +416,8 @@ class _Handler(BaseHTTPRequestHandler):
             if st.key_unreadable or st.public_key is None:
                 return self._json(200, {"selector": st.selector})
             return self._json(200, {"selector": st.selector, "keysize": st.keysize,
-                                    "record": pmg_record(st.selector, st.public_key)})
+                                    "record": st.record_text or pmg_record(st.selector,
+                                                                           st.public_key)})
         if rel == "/config/dkim/selectors" and method == "GET":
             if self._allowed(user, role, ("admin",)):
                 self._json(200, [{"selector": st.selector}] if st.selector else [])

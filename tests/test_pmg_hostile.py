@@ -95,3 +95,61 @@ def test_a_byte_at_a_time_peer_ends_the_pull_at_its_deadline(
     assert "seconds" in error and "--timeout 5" in error, error
     assert (checkout / "config" / "site.yaml").read_bytes() == before
     assert PASSWORD not in result.stdout + result.stderr
+
+
+# -- item 3: the password in a value PMG returns, and passwords pmgdns cannot mask -------------
+
+
+def _other_key(checkout: Path) -> None:
+    """The spec holds another key than PMG signs with, so pull would write PMG's record."""
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    (checkout / "keys" / "pmg2026.pub").write_bytes(pem)
+
+
+@pytest.mark.parametrize("where", ["relay comment", "dkim note", "dkim domain comment"])
+def test_a_value_from_pmg_holding_the_password_is_refused_unshown(
+        pmg: FakePmg, checkout: Path, key_b64: str, where: str) -> None:
+    password = "Notes-pw-4f9a1c2e7b"
+    pmg.state.users["root@pam"] = User(password, "root")
+    _other_key(checkout)
+    if where == "relay comment":
+        pmg.state.relay_domains["example.com"] = f"owner's login: {password}"
+    elif where == "dkim domain comment":
+        pmg.state.dkim_domains["example.com"] = password
+    else:
+        from .pmg_api import pmg_record
+
+        pmg.state.record_text = pmg_record("pmg2026", key_b64).replace(
+            "k=rsa; ", f"k=rsa; n={password}; ")
+    spec = checkout / "config" / "site.yaml"
+    before = spec.read_bytes()
+    result = pull_cli(checkout, pmg, password=password)
+    everything = result.stdout + result.stderr + spec.read_text()
+    for form in (password, password[:8], password[-8:], password.upper()):
+        assert form not in everything, (form, result.stderr)
+    assert result.returncode == 1, result.stderr
+    error = result.stderr.strip().splitlines()[-1]
+    assert "holds the password" in error and "data" in error, error
+    assert spec.read_bytes() == before
+
+
+@pytest.mark.parametrize("password,why", [
+    ("Qz7", "fewer than 8"),
+    ("Qz7x9Kp", "fewer than 8"),
+    (" Qz7-long-enough-pw", "white space"),
+    ("Qz7-long-enough-pw\n", "white space"),
+    ("Qz7-long\x1benough-pw", "control character"),
+])
+def test_a_password_pmgdns_cannot_mask_is_refused_unshown(
+        pmg: FakePmg, checkout: Path, password: str, why: str) -> None:
+    from pmgdns.pmg.client import PmgAuthError, pull
+
+    pmg.state.users["root@pam"] = User(password, "root")
+    with pytest.raises(PmgAuthError) as err:
+        pull(str(checkout / "config" / "site.yaml"), pmg.url, "root@pam", password,
+             fingerprint=pmg.certs.fingerprint, ca_file=None, check=False, timeout=5)
+    message = str(err.value)
+    assert why in message and "PMG_PASSWORD" in message
+    assert password.strip() not in message and password.strip()[:3] not in message
+    assert pmg.handshakes == 0  # refused before anything was sent

@@ -54,7 +54,7 @@ from ..core.errors import (
     SpecError,
 )
 from ..core.files import read_bytes
-from ..core.redact import Redactor
+from ..core.redact import MASK, Redactor, forms
 from ..core.text import visible
 from ..families.loader import MAX_SPEC
 from .specedit import EditResult, GatewayState, apply_state
@@ -69,6 +69,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8006
+MIN_PASSWORD = 8  # shorter passwords cannot be masked without masking ordinary text
 API = "/api2/json"
 FINGERPRINT_HELP = (
     "Read the fingerprint in PMG's GUI (Configuration → Certificates, the API certificate "
@@ -200,10 +201,17 @@ class _Reply:
     method: str
     path: str
     body: bytes
+    secrets: frozenset[str] = frozenset()  # every form of the password (core/redact.forms)
 
     def json(self) -> Any:
         """The body as JSON; ValueError when it is none."""
         return json.loads(self.body)
+
+    def hide(self, text: str) -> str:
+        """`text` with every form of the password masked (before any truncation)."""
+        for form in sorted(self.secrets, key=len, reverse=True):
+            text = text.replace(form, MASK)
+        return text
 
 
 class _Client:
@@ -224,6 +232,7 @@ class _Client:
         self.session.headers["Accept-Encoding"] = "identity"  # bodies are read bounded, as sent
         self.ticket: str | None = None
         self.user = ""
+        self.secrets: frozenset[str] = frozenset()
 
     def close(self) -> None:
         self.session.close()
@@ -242,7 +251,8 @@ class _Client:
             if self.deadline.expired:  # the body was cut off at the deadline
                 raise self._late(method, path, seconds)
             log.debug("%s %s%s -> HTTP %s", method, API, path, response.status_code)
-            return _Reply(response.status_code, response.reason or "", method, path, body)
+            return _Reply(response.status_code, response.reason or "", method, path, body,
+                          self.secrets)
         except requests.exceptions.SSLError as exc:
             failure = (self._late(method, path, seconds) if self.deadline.expired
                        else self._tls_failure(str(exc)))
@@ -330,6 +340,7 @@ class _Client:
     # the calls ------------------------------------------------------------------------------
     def login(self, user: str, password: str) -> None:
         self.user = user
+        self.secrets = frozenset(forms(password)) | {password}
         response = self._send("POST", "/access/ticket",
                               data={"username": user, "password": password})
         if response.status_code == 401:
@@ -370,6 +381,26 @@ class _Client:
         return _data(response)
 
 
+def _holding(value: Any, secrets: frozenset[str], where: str = "data") -> str | None:
+    """The place (`data[2].comment`) of the first string in a JSON value that holds a form of
+    the password, or None."""
+    if isinstance(value, str):
+        return where if any(s in value for s in secrets) else None
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            if (found := _holding(item, secrets, f"{where}[{i}]")) is not None:
+                return found
+    if isinstance(value, dict):
+        for i, (key, item) in enumerate(value.items()):
+            name = key if isinstance(key, str) and re.fullmatch(r"[A-Za-z_-]{1,40}", key) and \
+                _holding(key, secrets) is None else f"<key {i + 1}>"
+            if _holding(key, secrets) is not None:
+                return f"{where}.{name}"
+            if (found := _holding(item, secrets, f"{where}.{name}")) is not None:
+                return found
+    return None
+
+
 def _data(response: _Reply) -> Any:
     body: Any = None
     try:
@@ -382,6 +413,13 @@ def _data(response: _Reply) -> Any:
     if not isinstance(body, dict) or "data" not in body:
         raise PmgError("PMG's answer is not wrapped in {\"data\": …}; is this a Proxmox Mail "
                        "Gateway?")
+    found = _holding(body["data"], response.secrets)
+    if found is not None:
+        raise PmgError(
+            f"PMG's answer to {response.method} {API}{response.path} holds the password of the "
+            f"PMG user (PMG_PASSWORD) in {found} (e.g. a relay domain's comment or a note in the "
+            "DKIM record); pmgdns refuses it and shows nothing of that value. Nothing was "
+            "written. Remove the password from that value in PMG and change the password")
     return body["data"]
 
 
@@ -398,7 +436,7 @@ def _pmg_message(response: _Reply) -> str:
         pass
     if not message.strip():
         message = response.reason or ""
-    return " ".join(str(message).split())[:300]
+    return response.hide(" ".join(response.hide(str(message)).split()))[:300]
 
 
 def _reason(exc: BaseException) -> str:
@@ -463,6 +501,15 @@ def fetch_state(url: str, user: str, password: str, *, fingerprint: str | None =
     if not password:
         raise PmgAuthError("PMG_PASSWORD is empty or not set: put the password of --user in the "
                            "environment variable PMG_PASSWORD")
+    if password != password.strip() or not password.isprintable():
+        raise PmgAuthError("PMG_PASSWORD begins or ends with white space or holds a control "
+                           "character (a stray newline?); export it without (the value is not "
+                           "shown)")
+    if len(password) < MIN_PASSWORD:
+        raise PmgAuthError(
+            f"PMG_PASSWORD has fewer than {MIN_PASSWORD} characters: pmgdns cannot keep a "
+            "password that short out of its output, where it would match ordinary text. Give "
+            "the PMG user pmgdns logs in as a long random password")
     context, pin = _tls_context(fingerprint, ca_file)
     verified_by = ("the pinned fingerprint" if pin else f"--ca-file {ca_file}" if ca_file
                    else "the system's trust store")
