@@ -140,7 +140,7 @@ def plan_notes(site: Site, result: PlanResult, planned: Sequence[str]) -> list[s
 def write_plan_file(workspace: Workspace, site: Site, run: PlanRun, path: str) -> None:
     """Write the reviewed plan of `run` for `apply --plan`."""
     doc = planfile.plan_document(site, run.result, planfile.zones_digest(
-        site, run.result.domains, workspace.zones_dir))
+        site, run.result.domains, workspace.zones_dir), run.manual, run.notes)
     planfile.write_plan(path, doc)
 
 
@@ -185,6 +185,8 @@ def apply(workspace: Workspace, site: Site, patterns: Sequence[str] = (), *,
                                   planfile.zones_digest(site, engine.domains, workspace.zones_dir))
             run = PlanRun(engine, engine.plan(), manual_steps(site), notes(site))
             planfile.check_targets(doc, plan_file, run.result)
+            planfile.check_shown(doc, plan_file, run.result, run.manual,
+                                 run.notes + plan_notes(site, run.result, engine.domains))
         else:
             run = plan(workspace, site, patterns, parallel, progress,
                        in_process=confirm is None, since=since)
