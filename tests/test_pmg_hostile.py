@@ -153,3 +153,32 @@ def test_a_password_pmgdns_cannot_mask_is_refused_unshown(
     assert why in message and "PMG_PASSWORD" in message
     assert password.strip() not in message and password.strip()[:3] not in message
     assert pmg.handshakes == 0  # refused before anything was sent
+
+
+# -- item 6: Ctrl-C during pmg pull ---------------------------------------------------------------
+
+
+def test_ctrl_c_during_pull_says_the_spec_was_not_changed(pmg: FakePmg, checkout: Path) -> None:
+    import signal
+
+    pmg.state.trickle["GET /config/domains"] = ("headers", 0.5)
+    spec = checkout / "config" / "site.yaml"
+    before = spec.read_bytes()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pmgdns", "pmg", "pull", "--url", pmg.url, "--user", "root@pam",
+         "--fingerprint", pmg.certs.fingerprint, "--timeout", "30"],
+        cwd=checkout, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+        text=True, env={**os.environ, "NO_COLOR": "1", "PMG_PASSWORD": PASSWORD})
+    deadline = time.monotonic() + 60
+    while not any(r.path.endswith("/config/domains") for r in pmg.requests) \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1, err
+    errors = [line for line in err.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    assert "interrupted" in errors[0] and "not changed" in errors[0], errors[0]
+    assert spec.read_bytes() == before
+    assert sorted(p.name for p in (checkout / "config").iterdir()) == ["site.yaml"]
+    assert PASSWORD not in out + err

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .core.errors import (
+    Interrupted,
     NotConfirmed,
     PmgdnsError,
     SpecError,
@@ -158,6 +159,23 @@ def apply(workspace: Workspace, site: Site, patterns: Sequence[str] = (), *,
           force: bool = False, lock_timeout: float = 0.0, parallel: int | None = None,
           progress: Progress | None = None,
           applied: Applied | None = None, since: str | None = None) -> ApplyOutcome:
+    """`_apply`; a Ctrl-C before the first change (planning, checking, asking) is an
+    Interrupted error saying nothing was applied (one during the changes says which were)."""
+    try:
+        return _apply(workspace, site, patterns, plan_file=plan_file, show=show,
+                      confirm=confirm, force=force, lock_timeout=lock_timeout,
+                      parallel=parallel, progress=progress, applied=applied, since=since)
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted before any change was applied (while planning). Nothing "
+                          "was applied, and the apply lock is released; run apply again.") from None
+
+
+def _apply(workspace: Workspace, site: Site, patterns: Sequence[str] = (), *,
+           plan_file: str | None = None, show: Callable[[PlanRun], None] | None = None,
+           confirm: Callable[[PlanRun], bool] | None = None,
+           force: bool = False, lock_timeout: float = 0.0, parallel: int | None = None,
+           progress: Progress | None = None,
+           applied: Applied | None = None, since: str | None = None) -> ApplyOutcome:
     """The apply workflow: take the lock; plan (or check the reviewed `plan_file` against a
     fresh plan); `show` the plan; ask `confirm` (when given) and plan again with fresh
     providers, applying only if the targets still give the plan that was shown; apply one

@@ -45,6 +45,7 @@ import urllib3
 
 from ..core.errors import (
     FileProblem,
+    Interrupted,
     PmgAuthError,
     PmgConnectionError,
     PmgdnsError,
@@ -596,7 +597,7 @@ def _read_spec(path: Path) -> str:
         raise SpecError(str(path), "", "is not UTF-8 text") from None
 
 
-def _write_atomic(path: Path, text: str, expected_old: str) -> None:
+def _write_atomic(path: Path, text: str, expected_old: str, written_to: list[str]) -> None:
     """Replace `path` with `text` through a temporary file in the same directory (os.replace),
     keeping the file mode; the target of a symlink is replaced, not the link."""
     real = Path(os.path.realpath(path))
@@ -613,6 +614,7 @@ def _write_atomic(path: Path, text: str, expected_old: str) -> None:
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, real)
+        written_to.append(str(path))
     except BaseException:
         try:
             os.unlink(tmp)
@@ -622,7 +624,8 @@ def _write_atomic(path: Path, text: str, expected_old: str) -> None:
 
 
 def _pull(spec_path: str, url: str, user: str, password: str, fingerprint: str | None,
-          ca_file: str | None, check: bool, timeout: float) -> PullResult:
+          ca_file: str | None, check: bool, timeout: float, written_to: list[str]
+          ) -> PullResult:
     path = Path(spec_path)
     text = _read_spec(path)
     parse(text, str(path))                     # a broken spec fails before PMG is asked
@@ -632,7 +635,7 @@ def _pull(spec_path: str, url: str, user: str, password: str, fingerprint: str |
     changed = edit.new_text != text
     written = False
     if changed and not check:
-        _write_atomic(path, edit.new_text, text)
+        _write_atomic(path, edit.new_text, text, written_to)
         written = True
     n = len(edit.changes)
     plural = "change" if n == 1 else "changes"
@@ -664,8 +667,16 @@ def pull(spec_path: str, url: str, user: str, password: str, *, fingerprint: str
     """
     redact = Redactor([password])
     outcome: PullResult | PmgdnsError
+    written: list[str] = []
     try:
-        outcome = _pull(spec_path, url, user, password, fingerprint, ca_file, check, timeout)
+        outcome = _pull(spec_path, url, user, password, fingerprint, ca_file, check, timeout,
+                        written)
+    except KeyboardInterrupt:
+        outcome = Interrupted(
+            f"interrupted; {spec_path} was " + (
+                "already rewritten with what was pulled (the file is whole)" if written else
+                "not changed (nothing was written, no temporary file is left)")
+            + ". Run pmg pull again.")
     except PmgdnsError as exc:
         outcome = exc
     except Exception as exc:  # a bug: one paragraph, still without secrets or a traceback
