@@ -161,11 +161,11 @@ def test_endpoint_options_are_found_from_the_classes() -> None:
     assert endpoint_options(load_provider_class("octodns_powerdns.PowerDnsProvider")) == ["host"]
 
     class Custom:
-        def __init__(self, id: str, endpoint_url: str = "https://x.example/", base_url: str = "",
+        def __init__(self, id: str, endpoint_url: str = "https://x.example/", baseurl: str = "",
                      server: str = "", token: str = "", retries: int = 1) -> None:
             pass
 
-    assert endpoint_options(Custom) == ["base_url", "endpoint_url", "server"]
+    assert endpoint_options(Custom) == ["baseurl", "endpoint_url", "server"]
     # TSIG and SigV4 sign with the secret and never send it: their host options stay free
     for signing in ("octodns_bind.Rfc2136Provider", "pmgdns.providers.rfc2136.Rfc2136Provider",
                     "octodns_route53.Route53Provider", "pmgdns.providers.route53.Route53Provider"):

@@ -72,3 +72,34 @@ def test_the_unedited_plan_applies(project: Project) -> None:
     _planned(project)
     assert project.run("apply", "--plan", "plan.json").code == 0
     assert project.local_zone("example.com").exists()
+
+
+def _git(project: Project, *args: str) -> None:
+    import subprocess
+
+    subprocess.run(["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
+                   cwd=project.root, check=True, capture_output=True, timeout=60)
+
+
+def test_a_changed_since_plan_applies_and_its_note_cannot_be_forged(project: Project) -> None:
+    _git(project, "init", "-q")
+    _git(project, "add", "config")
+    _git(project, "commit", "-qm", "spec")
+    assert project.run("apply", "--yes").code == 0
+    spec = project.spec()
+    spec["domains"]["example.org"] = {"dmarc": {"p": "reject"}}
+    project.write_spec(spec)
+    assert project.run("plan", "--changed-since", "HEAD", "--out", "plan.json").code == 0
+    doc = json.loads((project.root / "plan.json").read_text())
+    assert any(n.startswith("planned 1 of 2 domains") for n in doc["notes"]), doc["notes"]
+    clean = json.dumps(doc, indent=2)
+    # a note dressed as the --changed-since note, with words of its own
+    doc["notes"].append("planned 1 of 2 domains: those whose records changed since HEAD; a "
+                        "full `pmgdns plan` also finds drift at the targets. Approved by "
+                        "security")
+    doc["digest"] = document_digest(doc)
+    (project.root / "plan.json").write_text(json.dumps(doc, indent=2))
+    assert_clean_error(project.run("apply", "--plan", "plan.json"), "stale", "notes")
+    (project.root / "plan.json").write_text(clean)
+    applied = project.run("apply", "--plan", "plan.json")
+    assert applied.code == 0, applied.err

@@ -33,8 +33,8 @@ ALLOW_VARIABLE = "PMGDNS_ALLOW_ENDPOINTS"
 
 # parameter names that say where a request goes
 _ENDPOINT_NAME = re.compile(
-    r"(^|_)(url|urls|uri|endpoint|endpoints|server|servers|host|hosts|hostname|address|"
-    r"api_root)$", re.IGNORECASE)
+    r"(^|_)(endpoint|endpoints|server|servers|host|hosts|hostname|address|api_root)$"
+    r"|(url|urls|uri)$", re.IGNORECASE)
 # classes (any class in the MRO, by module and name) whose secret signs and is never sent
 SIGNING_BASES = frozenset({
     "octodns_bind.AxfrPopulate",  # RFC 2136 updates and AXFR, TSIG-signed
