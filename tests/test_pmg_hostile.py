@@ -182,3 +182,53 @@ def test_ctrl_c_during_pull_says_the_spec_was_not_changed(pmg: FakePmg, checkout
     assert spec.read_bytes() == before
     assert sorted(p.name for p in (checkout / "config").iterdir()) == ["site.yaml"]
     assert PASSWORD not in out + err
+
+
+def test_a_peer_trickling_the_tls_handshake_ends_at_the_deadline(checkout: Path,
+                                                                  certs: Certs) -> None:
+    """A TLS record header announcing 16 KiB, then a byte a second: no read times out, the
+    handshake as a whole does (Python bounds a handshake by one timeout)."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(4)
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            held.append(conn)
+
+            def trickle(c: socket.socket = conn) -> None:
+                try:
+                    c.sendall(b"\x16\x03\x03\x40\x00")
+                    while True:
+                        c.sendall(b"\x00")
+                        time.sleep(1)
+                except OSError:
+                    pass
+
+            threading.Thread(target=trickle, daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    port = server.getsockname()[1]
+    try:
+        start = time.monotonic()
+        result = subprocess.run(
+            [sys.executable, "-m", "pmgdns", "pmg", "pull", "--url", f"https://127.0.0.1:{port}",
+             "--user", "root@pam", "--fingerprint", certs.fingerprint, "--timeout", "5"],
+            cwd=checkout, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+            env={**os.environ, "NO_COLOR": "1", "PMG_PASSWORD": PASSWORD})
+        assert time.monotonic() - start < 60
+        assert result.returncode == 1, result.stderr
+        error = result.stderr.strip().splitlines()[-1]
+        assert f"127.0.0.1:{port}" in error and "5 seconds" in error, error
+    finally:
+        server.close()
+        for conn in held:
+            conn.close()
