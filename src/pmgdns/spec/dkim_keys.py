@@ -112,7 +112,9 @@ def from_record_text(text: str) -> DkimKey:
     value = "".join(chunks) if chunks else text.strip()
     tags = parse_tags(value)
     if "v" in tags and tags["v"] != "DKIM1":
-        raise DkimKeyError("the record's v= is not DKIM1 (the value is not shown)")
+        shown = (f"`{tags['v']}`" if re.fullmatch(r"[A-Za-z0-9]{1,10}", tags["v"])
+                 else "another value (not shown)")
+        raise DkimKeyError(f"the record's v= is {shown}, not DKIM1")
     if "p" not in tags:
         raise DkimKeyError("the record has no p= tag (the public key)")
     if tags["p"] == "":
@@ -128,8 +130,9 @@ def from_record_text(text: str) -> DkimKey:
             raise DkimKeyError("an Ed25519 p= value must be 32 bytes (RFC 8463)")
         key = DkimKey("ed25519", base64.b64encode(raw).decode("ascii"), 256)
     else:
-        raise DkimKeyError("its k= is not a DKIM key type (the value is not shown); use rsa or "
-                           "ed25519")
+        shown = (f"k={algorithm}" if re.fullmatch(r"[a-z0-9-]{1,10}", algorithm)
+                 else "its k= (the value is not shown)")
+        raise DkimKeyError(f"{shown} is not a DKIM key type; use rsa or ed25519")
     return DkimKey(key.algorithm, key.p, key.bits, selector)
 
 
