@@ -54,12 +54,13 @@ _BARE_HOST = re.compile(rf"^(?P<host>{_HOST}|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*)$")
 @dataclass(frozen=True)
 class Endpoint:
     """A strict endpoint: scheme (None when the class has no scheme option), host, port (None
-    when unknown) and path segments."""
+    when unknown) and path segments; for a bare host only its origin counts."""
 
     scheme: str | None
     host: str
     port: int | None
     path: tuple[str, ...] = ()
+    origin: bool = False  # a bare host (with scheme and port options): the path is the class's
 
     def within(self, base: Endpoint) -> bool:
         """Whether a request to this endpoint goes to `base` (same origin, path under it)."""
@@ -69,7 +70,7 @@ class Endpoint:
             return False
         if self.port is not None and base.port is not None and self.port != base.port:
             return False
-        if self.scheme is None and self.port is None:
+        if self.origin:
             return True
         return self.path[:len(base.path)] == base.path
 
@@ -196,7 +197,8 @@ def _endpoints(value: Any, conf: Mapping[str, Any], params: Mapping[str, inspect
         except ValueError:
             out.append(None)
             continue
-        out.append(Endpoint(None if scheme is None else str(scheme).lower(), host, port_number))
+        out.append(Endpoint(None if scheme is None else str(scheme).lower(), host, port_number,
+                            origin=True))
     return out
 
 
