@@ -137,6 +137,12 @@ def project(tmp_path: Path, keys: Keys, run_cli: Callable[..., Result],
     yield p
 
 
+def allow_endpoint(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    """Let the spec point a provider at `url` (a local test server), as an operator does."""
+    current = os.environ.get("PMGDNS_ALLOW_ENDPOINTS", "")
+    monkeypatch.setenv("PMGDNS_ALLOW_ENDPOINTS", f"{current},{url}" if current else url)
+
+
 def verify_json(project: Project, port: int, *args: str) -> tuple[int, dict[str, Any]]:
     """`pmgdns verify --format json` against a name server on 127.0.0.1:`port`."""
     import json

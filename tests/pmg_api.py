@@ -177,6 +177,10 @@ class PmgState:
     # "GET /config/domains" -> (chunk, pause): a 200 whose body is `chunk` every `pause` seconds
     # for as long as the client reads (a flood, or a tarpit)
     endless: dict[str, tuple[bytes, float]] = field(default_factory=dict)
+    # "POST /access/ticket" -> ("headers" | "body", pause): an answer sent one byte every
+    # `pause` seconds, forever, in its headers or in its body (a slowloris peer)
+    trickle: dict[str, tuple[str, float]] = field(default_factory=dict)
+    record_text: str | None = None      # the DKIM record as shown, in place of PMG's layout
 
 
 class _Server(ThreadingMixIn, HTTPServer):
@@ -246,6 +250,8 @@ class _Handler(BaseHTTPRequestHandler):
         rel = path[len(API):].rstrip("/") or "/"
         if f"{method} {rel}" in fake.state.fail:
             return self._json(500, None, fake.state.fail[f"{method} {rel}"])
+        if f"{method} {rel}" in fake.state.trickle:
+            return self._trickle(*fake.state.trickle[f"{method} {rel}"])
         if f"{method} {rel}" in fake.state.endless:
             return self._endless(*fake.state.endless[f"{method} {rel}"])
         if rel == "/access/ticket" and method == "POST":
@@ -280,6 +286,22 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b'{"data":[')
             while True:
                 self.wfile.write(chunk)
+                self.wfile.flush()
+                time.sleep(pause)
+        except OSError:
+            pass
+
+    def _trickle(self, where: str, pause: float) -> None:
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        head += b"Content-Length: 1000000\r\n\r\n" if where == "body" else b"X-Pad: "
+        self.close_connection = True
+        try:
+            self.wfile.write(head if where == "body" else head[:1])
+            rest = b"" if where == "body" else head[1:]
+            while True:
+                byte, rest = (rest[:1], rest[1:]) if rest else (b"a" if where == "headers"
+                                                                else b" ", b"")
+                self.wfile.write(byte)
                 self.wfile.flush()
                 time.sleep(pause)
         except OSError:
@@ -394,7 +416,8 @@ class _Handler(BaseHTTPRequestHandler):
             if st.key_unreadable or st.public_key is None:
                 return self._json(200, {"selector": st.selector})
             return self._json(200, {"selector": st.selector, "keysize": st.keysize,
-                                    "record": pmg_record(st.selector, st.public_key)})
+                                    "record": st.record_text or pmg_record(st.selector,
+                                                                           st.public_key)})
         if rel == "/config/dkim/selectors" and method == "GET":
             if self._allowed(user, role, ("admin",)):
                 self._json(200, [{"selector": st.selector}] if st.selector else [])

@@ -42,7 +42,7 @@ from pmgdns.providers.pacing import (
 )
 
 from .cloudflare_api import FakeCloudflare, Fault, Hit
-from .conftest import REPORT, Project, assert_clean_error
+from .conftest import REPORT, Project, allow_endpoint, assert_clean_error
 from .servers import free_port
 
 CF_CLASS = "pmgdns.providers.cloudflare.CloudflareProvider"
@@ -369,6 +369,7 @@ def test_cloudflare_rate_limit_via_the_cli_is_one_line(project: Project,
         api.add_zone(zone)
     api.start()
     monkeypatch.setenv(TOKEN_ENV, api.token)
+    allow_endpoint(monkeypatch, api.url)
     project.write_spec(project.spec(
         defaults={"targets": ["cloudflare"]},
         providers={"cloudflare": {"class": CF_CLASS, "token": f"env/{TOKEN_ENV}",

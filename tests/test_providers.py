@@ -11,7 +11,7 @@ import dns.rdata
 import pytest
 
 from .cloudflare_api import FakeCloudflare, Fault
-from .conftest import REPORT, Project, assert_clean_error
+from .conftest import REPORT, Project, allow_endpoint, assert_clean_error
 from .servers import PowerDnsServer, free_port
 
 CF_TOKEN_ENV = "PMGDNS_TEST_CF_TOKEN"
@@ -36,6 +36,7 @@ def cloudflare(project: Project, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fa
     api.add_record("example.com", "example.com", "MX", "oldmx.example.net", priority=20)
     api.start()
     monkeypatch.setenv(CF_TOKEN_ENV, token)
+    allow_endpoint(monkeypatch, api.url)
     project.write_spec(project.spec(
         defaults={"targets": ["cloudflare"], "spf": OLD_SENDER_GOES},
         providers={"cloudflare": {"class": "octodns_cloudflare.CloudflareProvider",
@@ -219,6 +220,7 @@ def powerdns(project: Project, monkeypatch: pytest.MonkeyPatch) -> Iterator[Powe
              "records": [{"content": '"google-site-verification=pdnstoken"', "disabled": False}]},
         ]})
     monkeypatch.setenv("PMGDNS_PDNS_API_KEY", server.api_key)
+    allow_endpoint(monkeypatch, f"http://127.0.0.1:{server.api_port}")
     project.write_spec(project.spec(defaults={"targets": ["powerdns"]},
                                     providers={"powerdns": server.provider_config()}))
     try:

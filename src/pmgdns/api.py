@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .core.errors import (
+    Interrupted,
     NotConfirmed,
     PmgdnsError,
     SpecError,
@@ -142,7 +143,7 @@ def plan_notes(site: Site, result: PlanResult, planned: Sequence[str]) -> list[s
 def write_plan_file(workspace: Workspace, site: Site, run: PlanRun, path: str) -> None:
     """Write the reviewed plan of `run` for `apply --plan`."""
     doc = planfile.plan_document(site, run.result, planfile.zones_digest(
-        site, run.result.domains, workspace.zones_dir))
+        site, run.result.domains, workspace.zones_dir), run.manual, run.notes)
     planfile.write_plan(path, doc)
 
 
@@ -160,6 +161,23 @@ def apply(workspace: Workspace, site: Site, patterns: Sequence[str] = (), *,
           force: bool = False, lock_timeout: float = 0.0, parallel: int | None = None,
           progress: Progress | None = None,
           applied: Applied | None = None, since: str | None = None) -> ApplyOutcome:
+    """`_apply`; a Ctrl-C before the first change (planning, checking, asking) is an
+    Interrupted error saying nothing was applied (one during the changes says which were)."""
+    try:
+        return _apply(workspace, site, patterns, plan_file=plan_file, show=show,
+                      confirm=confirm, force=force, lock_timeout=lock_timeout,
+                      parallel=parallel, progress=progress, applied=applied, since=since)
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted before any change was applied (while planning). Nothing "
+                          "was applied, and the apply lock is released; run apply again.") from None
+
+
+def _apply(workspace: Workspace, site: Site, patterns: Sequence[str] = (), *,
+           plan_file: str | None = None, show: Callable[[PlanRun], None] | None = None,
+           confirm: Callable[[PlanRun], bool] | None = None,
+           force: bool = False, lock_timeout: float = 0.0, parallel: int | None = None,
+           progress: Progress | None = None,
+           applied: Applied | None = None, since: str | None = None) -> ApplyOutcome:
     """The apply workflow: take the lock; plan (or check the reviewed `plan_file` against a
     fresh plan); `show` the plan; ask `confirm` (when given) and plan again with fresh
     providers, applying only if the targets still give the plan that was shown; apply one
@@ -187,6 +205,8 @@ def apply(workspace: Workspace, site: Site, patterns: Sequence[str] = (), *,
                                   planfile.zones_digest(site, engine.domains, workspace.zones_dir))
             run = PlanRun(engine, engine.plan(), manual_steps(site), notes(site))
             planfile.check_targets(doc, plan_file, run.result)
+            planfile.check_shown(doc, plan_file, run.result, run.manual,
+                                 run.notes + plan_notes(site, run.result, engine.domains))
             check_takes_away(run.result.takes_away)
         else:
             run = plan(workspace, site, patterns, parallel, progress,

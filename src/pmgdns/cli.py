@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import sys
@@ -172,6 +173,7 @@ def _drop_root_ns_notice(record: logging.LogRecord) -> bool:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("-c", "--config", envvar="PMGDNS_CONFIG", default="config/site.yaml",
+              callback=lambda ctx, param, value: _file_option()(ctx, param, value),
               show_default=True, metavar="PATH", help="The mail-site spec (env PMGDNS_CONFIG).")
 @click.option("-v", "--verbose", count=True, help="More detail: full values, octoDNS's log (-vv: "
                                                  "debug).")
@@ -194,6 +196,44 @@ def cli(ctx: click.Context, config: str, verbose: int, quiet: bool) -> None:
 
 
 pass_state = click.make_pass_decorator(State)
+
+
+class Seconds(click.ParamType[float, Any]):
+    """A finite, non-negative number of seconds (within `low`..`high`); `nan`, `inf` and
+    negative values are refused while parsing, before any work."""
+
+    name = "seconds"
+
+    def __init__(self, low: float = 0.0, high: float | None = None) -> None:
+        self.low, self.high = low, high
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        top = "" if self.high is None else f" and at most {self.high:g}"
+        if not math.isfinite(number) or number < self.low or (
+                self.high is not None and number > self.high):
+            self.fail(f"{visible(str(value)[:40])!r} is not a number of seconds (at least "
+                      f"{self.low:g}{top})", param, ctx)
+        return number
+
+
+def _file_option(must_exist: bool = False
+                 ) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A callback refusing a file option that names a FIFO, a device or a directory (and, with
+    `must_exist`, a path that does not exist), before any work."""
+    def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        from .core.files import check_file_option
+
+        if value is not None:
+            check_file_option(param.opts[-1] if param.opts else str(param.name), value,
+                              must_exist=must_exist)
+        return value
+
+    return check
 
 
 @cli.command()
@@ -298,7 +338,7 @@ since_option = click.option(
 @click.argument("domains", nargs=-1, metavar="[DOMAIN]...")
 @click.option("--format", "fmt", type=REPORT_FORMATS, default="text", show_default=True,
               help="html: one self-contained page. The report goes to stdout (`> plan.html`).")
-@click.option("--out", "out", metavar="PLANFILE",
+@click.option("--out", "out", metavar="PLANFILE", callback=_file_option(),
               help="Also write the plan for `apply --plan`: always JSON, whatever --format "
                    "says (a .html, .md or .txt name is refused).")
 @click.option("--detailed-exitcode", is_flag=True,
@@ -358,11 +398,11 @@ def _confirm(run: PlanRun) -> bool:
 
 @cli.command()
 @click.argument("domains", nargs=-1, metavar="[DOMAIN]...")
-@click.option("--plan", "plan_file", metavar="PLANFILE",
+@click.option("--plan", "plan_file", metavar="PLANFILE", callback=_file_option(),
               help="Apply only this reviewed plan, and only if the targets still match it.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--force", is_flag=True, help="Go past octoDNS's update/delete safety thresholds.")
-@click.option("--lock-timeout", type=click.FloatRange(0), default=0, show_default=True,
+@click.option("--lock-timeout", type=Seconds(), default=0, show_default=True,
               metavar="SECONDS", help="Wait this long for another apply in this checkout.")
 @parallel_option
 @since_option
@@ -421,14 +461,16 @@ def ptr_ticket(state: State, fmt: str) -> None:
               help="Ask this server instead of the system's resolver.")
 @click.option("--format", "fmt", type=REPORT_FORMATS, default="text", show_default=True,
               help="html: one self-contained page (with --out FILE).")
-@click.option("--out", "out", metavar="FILE", help="Write the report to FILE, not stdout.")
+@click.option("--out", "out", metavar="FILE", callback=_file_option(),
+              help="Write the report to FILE, not stdout.")
 @click.option("--workers", type=click.IntRange(1, 1024), default=None, metavar="N",
               help="Threads per CPU for DNS queries (default: from the DNS's round trip).")
 @click.option("--smtp", is_flag=True,
               help="Also connect to each node on port 25: STARTTLS and its certificate.")
 @click.option("--resolve", "resolve", multiple=True, metavar="NAME:PORT:ADDRESS:PORT",
               help="Connect to ADDRESS:PORT for NAME:PORT (SMTP, MTA-STS policy), like curl.")
-@click.option("--ca-file", metavar="PEM", help="Trust only these CAs for SMTP and HTTPS.")
+@click.option("--ca-file", metavar="PEM", callback=_file_option(must_exist=True),
+              help="Trust only these CAs for SMTP and HTTPS.")
 @click.option("--dnsbl", "dnsbl", multiple=True, metavar="ZONE[,ZONE...]",
               help="Look every node address up in these DNS blocklists (beside the spec's).")
 @pass_state
@@ -503,10 +545,11 @@ def pmg() -> None:
 @click.option("--user", default="root@pam", show_default=True, metavar="USER@REALM")
 @click.option("--fingerprint", metavar="SHA256",
               help="Trust PMG's certificate by its SHA-256 fingerprint (as PMG shows it).")
-@click.option("--ca-file", metavar="PEM", help="Trust PMG's certificate through these CAs.")
+@click.option("--ca-file", metavar="PEM", callback=_file_option(must_exist=True),
+              help="Trust PMG's certificate through these CAs.")
 @click.option("--check", is_flag=True,
               help="Write nothing; exit 1 when the spec and the gateway differ (a drift gate).")
-@click.option("--timeout", type=click.FloatRange(1, 300), default=10, show_default=True,
+@click.option("--timeout", type=Seconds(1, 300), default=10, show_default=True,
               metavar="SECONDS")
 @pass_state
 def pull(state: State, url: str, user: str, fingerprint: str | None, ca_file: str | None,

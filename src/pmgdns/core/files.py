@@ -14,7 +14,7 @@ import re
 import stat
 import tempfile
 
-from .errors import FileProblem
+from .errors import FileProblem, UsageError
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -59,6 +59,30 @@ def read_bytes(path: str, limit: int, what: str) -> bytes:
         raise FileProblem(f"{what} {path} cannot be read: {exc.strerror}") from None
     finally:
         os.close(fd)
+
+
+def _kind(mode: int) -> str:
+    return ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else
+            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else
+            "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+
+
+def check_file_option(option: str, path: str, *, must_exist: bool = False) -> None:
+    """Refuse, before any work, a file option naming something that is not a regular file (a
+    FIFO would block, a device never ends, a directory is no file): UsageError naming the
+    option and the path; with `must_exist`, also a path that does not exist."""
+    shown = repr(path) if "\0" in path else path
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        if not must_exist:
+            return
+        raise UsageError(f"{option} {shown}: no such file") from None
+    except (OSError, ValueError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a file name"
+        raise UsageError(f"{option} {shown}: {why}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise UsageError(f"{option} {shown} is {_kind(st.st_mode)}; give a regular file")
 
 
 def read_text(path: str, limit: int, what: str) -> str:

@@ -409,10 +409,15 @@ class Engine:
         else:
             source = self._source(self.domains)
             if self.parallel > 1 and len(self.domains) > 1:
-                with ThreadPoolExecutor(max_workers=self.parallel) as pool:
+                pool = ThreadPoolExecutor(max_workers=self.parallel)
+                try:
                     futures = [pool.submit(self._plan_zone, manager, source, d)
                                for d in self.domains]
                     per_zone = [f.result() for f in futures]
+                except BaseException:  # Ctrl-C: report now, start no further zone
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
+                pool.shutdown()
             else:
                 per_zone = [self._plan_zone(manager, source, d) for d in self.domains]
         plans = [p for zone_plans in per_zone for p in zone_plans]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 from .. import __version__
 from ..core.errors import PlanFileError, StalePlanError
 from ..core.files import read_text, write_output
+from ..core.text import visible
 from ..spec.model import Site
 from ..zones.render import ZONES_DIR, zone_file_path
 from .engine import PlanResult, octodns_checksum
@@ -33,9 +35,13 @@ def zones_digest(site: Site, domains: Sequence[str], zones_dir: str = ZONES_DIR)
     return h.hexdigest()
 
 
-def plan_document(site: Site, result: PlanResult, zones_sha: str) -> dict[str, Any]:
-    """What `plan --out` writes. Holds DNS data and digests only: no secrets."""
-    return {
+def plan_document(site: Site, result: PlanResult, zones_sha: str,
+                  manual: Sequence[dict[str, str]] = (), notes: Sequence[str] = ()
+                  ) -> dict[str, Any]:
+    """What `plan --out` writes. Holds DNS data and digests only: no secrets. `digest` covers
+    everything else in it, so an edit anywhere (the summary, the manual steps, the notes) is
+    found; `apply --plan` also checks each shown part against a fresh plan (`check_shown`)."""
+    doc = {
         "format": FORMAT,
         "version": 1,
         "pmgdns_version": __version__,
@@ -49,7 +55,41 @@ def plan_document(site: Site, result: PlanResult, zones_sha: str) -> dict[str, A
         "summary": result.summary(),
         "takes_away": [t.to_json() for t in result.takes_away],
         "changes": [c.to_json() for c in result.changes],
+        "manual": [dict(m) for m in manual],
+        "notes": list(notes),
     }
+    doc["digest"] = document_digest(doc)
+    return doc
+
+
+def document_digest(doc: dict[str, Any]) -> str:
+    """sha256 over the canonical JSON of every key of a plan document but `digest`."""
+    body = {k: v for k, v in doc.items() if k != "digest"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=True,
+                                     separators=(",", ":")).encode()).hexdigest()
+
+
+class _NotStrictJson(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _NotStrictJson(f"the key `{visible(key[:40])}` appears twice in one object "
+                                 "(readers disagree on which one counts)")
+        out[key] = value
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotStrictJson(f"it holds {name}, which is not JSON")
+
+
+def strict_json(text: str) -> Any:
+    """JSON as RFC 8259 has it: no key twice in an object, no NaN or Infinity."""
+    return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
 
 
 MARKER = f'"format": "{FORMAT}"'
@@ -69,7 +109,11 @@ def write_plan(path: str, document: dict[str, Any]) -> None:
 
 def read_plan(path: str) -> dict[str, Any]:
     try:
-        data = json.loads(read_text(path, MAX_PLAN, "the plan file"))
+        data = strict_json(read_text(path, MAX_PLAN, "the plan file"))
+    except _NotStrictJson as exc:
+        raise PlanFileError(f"{path}: refused: {exc}, which `pmgdns plan --out` never writes "
+                            "(was the file edited?). Nothing was applied; make a new one with "
+                            "`pmgdns plan --out`") from None
     except FileNotFoundError:
         raise PlanFileError(f"{path}: no such plan file; make one with `pmgdns plan --out "
                             f"{path}`") from None
@@ -83,6 +127,11 @@ def read_plan(path: str) -> dict[str, Any]:
     if problem:
         raise PlanFileError(f"{path}: {problem}, which `pmgdns plan --out` never writes (was "
                             "the file edited?); make a new one with `pmgdns plan --out`")
+    if data.get("digest") != document_digest(data):
+        raise StalePlanError(f"{path} is stale: its content does not match its digest (was the "
+                             "file edited? its summary, manual steps and notes are covered as "
+                             "well as its changes). Nothing was applied; run `pmgdns plan --out` "
+                             "again and review it.")
     return data
 
 
@@ -100,6 +149,19 @@ def _shape_problem(data: dict[str, Any]) -> str | None:
     targets = data.get("targets")
     if not isinstance(targets, dict) or not all(isinstance(v, str) for v in targets.values()):
         return "its `targets` is not a mapping of digests"
+    if not isinstance(data.get("digest"), str):
+        return "it has no `digest` (made by an older pmgdns?)"
+    summary = data.get("summary")
+    if not isinstance(summary, dict) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in summary.values()):
+        return "its `summary` is not a mapping of counts"
+    manual = data.get("manual")
+    if not isinstance(manual, list) or not all(
+            isinstance(m, dict) and all(isinstance(v, str) for v in m.values()) for m in manual):
+        return "its `manual` is not a list of steps"
+    notes = data.get("notes")
+    if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+        return "its `notes` is not a list of texts"
     changes = data.get("changes")
     if not isinstance(changes, list):
         return "its `changes` is not a list"
@@ -172,6 +234,33 @@ def check_targets(document: dict[str, Any], path: str, fresh: PlanResult) -> Non
     raise StalePlanError(f"{path} is stale: the targets changed since the plan was made "
                          f"({where} now differ{'s' if count == 1 else ''}). Nothing was "
                          "applied; run `pmgdns plan --out` again and review it.")
+
+
+# the note `plan --changed-since` adds (api.ChangedDomains.note); the only note a fresh plan of
+# the same domains does not give again
+_SINCE_NOTE = re.compile(r"planned (\d+) of \d+ domains: those whose records changed since "
+                         r"\S+(?: \([^\n]*\))?; a full `pmgdns plan` also finds drift at the "
+                         r"targets")
+
+
+def check_shown(document: dict[str, Any], path: str, fresh: PlanResult,
+                manual: Sequence[dict[str, str]], notes: Sequence[str]) -> None:
+    """Refuse a plan whose summary, manual steps or notes are not the ones a fresh plan of the
+    same spec gives: what the reviewer read is what holds, not only its changes."""
+    edited = []
+    if document.get("summary") != fresh.summary():
+        edited.append("summary")
+    if _canon(list(document.get("manual", []))) != _canon([dict(m) for m in manual]):
+        edited.append("manual steps")
+    planned = str(len(document.get("domains", [])))
+    shown = [n for n in document.get("notes", [])
+             if not ((m := _SINCE_NOTE.fullmatch(n)) and m.group(1) == planned)]
+    if sorted(shown) != sorted(notes):
+        edited.append("notes")
+    if edited:
+        raise StalePlanError(f"{path} is stale: its {' and '.join(edited)} are not the ones "
+                             "planned (was the file edited?). Nothing was applied; run `pmgdns "
+                             "plan --out` again and review it.")
 
 
 def _canon(changes: list[Any]) -> list[str]:

@@ -42,10 +42,10 @@ from urllib.parse import quote, urlsplit
 
 import requests
 import urllib3
-from requests.adapters import HTTPAdapter
 
 from ..core.errors import (
     FileProblem,
+    Interrupted,
     PmgAuthError,
     PmgConnectionError,
     PmgdnsError,
@@ -55,10 +55,11 @@ from ..core.errors import (
     SpecError,
 )
 from ..core.files import read_bytes
-from ..core.redact import Redactor
+from ..core.redact import MASK, Redactor, forms
 from ..core.text import visible
 from ..families.loader import MAX_SPEC
 from .specedit import EditResult, GatewayState, apply_state
+from .transport import Deadline, TlsPolicyAdapter
 from .yamltext import parse
 
 __all__ = [
@@ -69,6 +70,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8006
+MIN_PASSWORD = 8  # shorter passwords cannot be masked without masking ordinary text
 API = "/api2/json"
 FINGERPRINT_HELP = (
     "Read the fingerprint in PMG's GUI (Configuration → Certificates, the API certificate "
@@ -163,38 +165,6 @@ def _check_user(user: str) -> None:
 # transport
 
 
-class _TlsPolicyAdapter(HTTPAdapter):
-    """An HTTPAdapter whose connections follow one fixed TLS policy (see the module docstring).
-
-    requests' own `verify=` knows only "a CA bundle" or "nothing", and with `verify=True` it adds
-    certifi's bundle to whatever context is in use; here the policy lives entirely in the
-    SSLContext and urllib3's `assert_fingerprint`, and requests' `verify` is ignored."""
-
-    def __init__(self, context: ssl.SSLContext, fingerprint: str | None) -> None:
-        self._context = context
-        self._fingerprint = fingerprint
-        super().__init__(max_retries=0)
-
-    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False,
-                         **pool_kwargs: Any) -> None:
-        pool_kwargs["ssl_context"] = self._context
-        if self._fingerprint:
-            pool_kwargs["assert_fingerprint"] = self._fingerprint
-        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
-
-    def build_connection_pool_key_attributes(self, request: Any, verify: Any,
-                                             cert: Any = None) -> Any:
-        host_params, _ = super().build_connection_pool_key_attributes(request, verify, cert)
-        pool_kwargs: dict[str, Any] = {
-            "ssl_context": self._context,
-            "cert_reqs": "CERT_NONE" if self._fingerprint else "CERT_REQUIRED",
-        }
-        return host_params, pool_kwargs
-
-    def cert_verify(self, conn: Any, url: Any, verify: Any, cert: Any) -> None:
-        return None  # the context decides; requests must not load certifi into it
-
-
 def _tls_context(fingerprint: str | None, ca_file: str | None) -> tuple[ssl.SSLContext, str | None]:
     if fingerprint is not None and ca_file is not None:
         raise PmgError("give either --fingerprint or --ca-file, not both")
@@ -219,7 +189,8 @@ def _tls_context(fingerprint: str | None, ca_file: str | None) -> tuple[ssl.SSLC
 
 
 MAX_ANSWER = 32 * 2**20  # bytes: ten thousand relay domains with comments are ~1 MiB
-ANSWER_FACTOR = 6  # one answer may take this many --timeouts in all
+ANSWER_FACTOR = 6  # one request (connection, headers and body) may take this many --timeouts
+PULL_FACTOR = 8  # all requests of one pull together may take this many --timeouts
 
 
 @dataclass(frozen=True)
@@ -231,10 +202,17 @@ class _Reply:
     method: str
     path: str
     body: bytes
+    secrets: frozenset[str] = frozenset()  # every form of the password (core/redact.forms)
 
     def json(self) -> Any:
         """The body as JSON; ValueError when it is none."""
         return json.loads(self.body)
+
+    def hide(self, text: str) -> str:
+        """`text` with every form of the password masked (before any truncation)."""
+        for form in sorted(self.secrets, key=len, reverse=True):
+            text = text.replace(form, MASK)
+        return text
 
 
 class _Client:
@@ -248,10 +226,14 @@ class _Client:
         self.verified_by = verified_by
         self.session = requests.Session()
         self.session.trust_env = False  # no proxies, .netrc or REQUESTS_CA_BUNDLE from the env
-        self.session.mount("https://", _TlsPolicyAdapter(context, pin))
+        self.deadline = Deadline()
+        self.adapter = TlsPolicyAdapter(context, pin, self.deadline)
+        self.session.mount("https://", self.adapter)
+        self.end = time.monotonic() + PULL_FACTOR * timeout  # the whole pull's deadline
         self.session.headers["Accept-Encoding"] = "identity"  # bodies are read bounded, as sent
         self.ticket: str | None = None
         self.user = ""
+        self.secrets: frozenset[str] = frozenset()
 
     def close(self) -> None:
         self.session.close()
@@ -260,52 +242,67 @@ class _Client:
     def _send(self, method: str, path: str, **kwargs: Any) -> _Reply:
         failure: PmgError | None = None
         log.debug("%s %s%s", method, API, path)
+        seconds = min(ANSWER_FACTOR * self.timeout, self.end - time.monotonic())
+        self.deadline.start(seconds)
         try:
             response = self.session.request(method, self.target.base + path, timeout=(
                 self.timeout, self.timeout), allow_redirects=False, stream=True, **kwargs)
             with response:
                 body = self._body(response, method, path)
+            if self.deadline.expired:  # the body was cut off at the deadline
+                raise self._late(method, path, seconds)
             log.debug("%s %s%s -> HTTP %s", method, API, path, response.status_code)
-            return _Reply(response.status_code, response.reason or "", method, path, body)
+            return _Reply(response.status_code, response.reason or "", method, path, body,
+                          self.secrets)
         except requests.exceptions.SSLError as exc:
-            failure = self._tls_failure(str(exc))
+            failure = (self._late(method, path, seconds) if self.deadline.expired
+                       else self._tls_failure(str(exc)))
         except (requests.exceptions.ConnectTimeout, requests.exceptions.ReadTimeout):
-            failure = PmgConnectionError(
-                f"PMG at {self.target.shown} did not answer within {self.timeout:g} seconds: "
-                "check the URL, that this host may reach port "
-                f"{self.target.port}/tcp (the firewall's admin_sources), and that pmgproxy runs "
-                "on the gateway (`systemctl status pmgproxy`)")
+            failure = self._late(method, path, seconds) if self.deadline.expired else (
+                PmgConnectionError(
+                    f"PMG at {self.target.shown} did not answer within {self.timeout:g} seconds: "
+                    "check the URL, that this host may reach port "
+                    f"{self.target.port}/tcp (the firewall's admin_sources), and that pmgproxy "
+                    "runs on the gateway (`systemctl status pmgproxy`)"))
         except requests.exceptions.ConnectionError as exc:
-            failure = PmgConnectionError(
-                f"cannot reach PMG at {self.target.shown} ({_reason(exc)}): check the URL and "
-                f"port, that this host may reach {self.target.port}/tcp (the firewall's "
-                "admin_sources), and that pmgproxy runs on the gateway "
-                "(`systemctl status pmgproxy`)")
+            failure = self._late(method, path, seconds) if self.deadline.expired else (
+                PmgConnectionError(
+                    f"cannot reach PMG at {self.target.shown} ({_reason(exc)}): check the URL "
+                    f"and port, that this host may reach {self.target.port}/tcp (the firewall's "
+                    "admin_sources), and that pmgproxy runs on the gateway "
+                    "(`systemctl status pmgproxy`)"))
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
-            failure = PmgConnectionError(
-                f"the request to PMG at {self.target.shown} failed ({type(exc).__name__})")
+            failure = self._late(method, path, seconds) if self.deadline.expired else (
+                PmgConnectionError(f"the request to PMG at {self.target.shown} failed "
+                                   f"({type(exc).__name__})"))
+        finally:
+            # one connection per request: none outlives the deadline that watches it
+            self.adapter.poolmanager.clear()
+            self.deadline.stop()
         assert failure is not None
         raise failure  # outside the handler: no exception chain keeps the failed request
 
+    def _late(self, method: str, path: str, seconds: float) -> PmgConnectionError:
+        return PmgConnectionError(
+            f"PMG at {self.target.shown} did not finish answering {method} {API}{path} within "
+            f"{max(seconds, 0):g} seconds (the deadline: each request {ANSWER_FACTOR} and the "
+            f"whole pull {PULL_FACTOR} times --timeout {self.timeout:g}); it sends too slowly or "
+            "is not PMG's API. Nothing was written")
+
     def _body(self, response: requests.Response, method: str, path: str) -> bytes:
-        """The answer's body: at most MAX_ANSWER bytes, read within ANSWER_FACTOR timeouts (each
-        read waits at most one timeout; the total bounds a server that trickles)."""
+        """The answer's body: at most MAX_ANSWER bytes (the request's deadline bounds a server
+        that trickles)."""
         encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
         if encoding not in ("", "identity"):
             raise PmgError(f"PMG at {self.target.shown} answered {method} {API}{path} "
                            f"compressed ({visible(encoding[:40])}) though pmgdns asked for none")
-        end = time.monotonic() + ANSWER_FACTOR * self.timeout
         chunks: list[bytes] = []
         size = 0
-        while chunk := response.raw.read1(64 * 1024):
+        while not self.deadline.expired and (chunk := response.raw.read1(64 * 1024)):
             size += len(chunk)
             if size > MAX_ANSWER:
                 raise PmgError(f"PMG at {self.target.shown} answered {method} {API}{path} with "
                                f"over {MAX_ANSWER // 2**20} MiB; is this a Proxmox Mail Gateway?")
-            if time.monotonic() > end:
-                raise PmgConnectionError(
-                    f"PMG at {self.target.shown} did not finish answering {method} {API}{path} "
-                    f"within {ANSWER_FACTOR * self.timeout:g} seconds (it sends too slowly)")
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -344,6 +341,7 @@ class _Client:
     # the calls ------------------------------------------------------------------------------
     def login(self, user: str, password: str) -> None:
         self.user = user
+        self.secrets = frozenset(forms(password)) | {password}
         response = self._send("POST", "/access/ticket",
                               data={"username": user, "password": password})
         if response.status_code == 401:
@@ -384,6 +382,26 @@ class _Client:
         return _data(response)
 
 
+def _holding(value: Any, secrets: frozenset[str], where: str = "data") -> str | None:
+    """The place (`data[2].comment`) of the first string in a JSON value that holds a form of
+    the password, or None."""
+    if isinstance(value, str):
+        return where if any(s in value for s in secrets) else None
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            if (found := _holding(item, secrets, f"{where}[{i}]")) is not None:
+                return found
+    if isinstance(value, dict):
+        for i, (key, item) in enumerate(value.items()):
+            name = key if isinstance(key, str) and re.fullmatch(r"[A-Za-z_-]{1,40}", key) and \
+                _holding(key, secrets) is None else f"<key {i + 1}>"
+            if _holding(key, secrets) is not None:
+                return f"{where}.{name}"
+            if (found := _holding(item, secrets, f"{where}.{name}")) is not None:
+                return found
+    return None
+
+
 def _data(response: _Reply) -> Any:
     body: Any = None
     try:
@@ -396,6 +414,13 @@ def _data(response: _Reply) -> Any:
     if not isinstance(body, dict) or "data" not in body:
         raise PmgError("PMG's answer is not wrapped in {\"data\": …}; is this a Proxmox Mail "
                        "Gateway?")
+    found = _holding(body["data"], response.secrets)
+    if found is not None:
+        raise PmgError(
+            f"PMG's answer to {response.method} {API}{response.path} holds the password of the "
+            f"PMG user (PMG_PASSWORD) in {found} (e.g. a relay domain's comment or a note in the "
+            "DKIM record); pmgdns refuses it and shows nothing of that value. Nothing was "
+            "written. Remove the password from that value in PMG and change the password")
     return body["data"]
 
 
@@ -412,7 +437,7 @@ def _pmg_message(response: _Reply) -> str:
         pass
     if not message.strip():
         message = response.reason or ""
-    return " ".join(str(message).split())[:300]
+    return response.hide(" ".join(response.hide(str(message)).split()))[:300]
 
 
 def _reason(exc: BaseException) -> str:
@@ -477,6 +502,15 @@ def fetch_state(url: str, user: str, password: str, *, fingerprint: str | None =
     if not password:
         raise PmgAuthError("PMG_PASSWORD is empty or not set: put the password of --user in the "
                            "environment variable PMG_PASSWORD")
+    if password != password.strip() or not password.isprintable():
+        raise PmgAuthError("PMG_PASSWORD begins or ends with white space or holds a control "
+                           "character (a stray newline?); export it without (the value is not "
+                           "shown)")
+    if len(password) < MIN_PASSWORD:
+        raise PmgAuthError(
+            f"PMG_PASSWORD has fewer than {MIN_PASSWORD} characters: pmgdns cannot keep a "
+            "password that short out of its output, where it would match ordinary text. Give "
+            "the PMG user pmgdns logs in as a long random password")
     context, pin = _tls_context(fingerprint, ca_file)
     verified_by = ("the pinned fingerprint" if pin else f"--ca-file {ca_file}" if ca_file
                    else "the system's trust store")
@@ -563,7 +597,7 @@ def _read_spec(path: Path) -> str:
         raise SpecError(str(path), "", "is not UTF-8 text") from None
 
 
-def _write_atomic(path: Path, text: str, expected_old: str) -> None:
+def _write_atomic(path: Path, text: str, expected_old: str, written_to: list[str]) -> None:
     """Replace `path` with `text` through a temporary file in the same directory (os.replace),
     keeping the file mode; the target of a symlink is replaced, not the link."""
     real = Path(os.path.realpath(path))
@@ -580,6 +614,7 @@ def _write_atomic(path: Path, text: str, expected_old: str) -> None:
             os.fsync(fh.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, real)
+        written_to.append(str(path))
     except BaseException:
         try:
             os.unlink(tmp)
@@ -589,7 +624,8 @@ def _write_atomic(path: Path, text: str, expected_old: str) -> None:
 
 
 def _pull(spec_path: str, url: str, user: str, password: str, fingerprint: str | None,
-          ca_file: str | None, check: bool, timeout: float) -> PullResult:
+          ca_file: str | None, check: bool, timeout: float, written_to: list[str]
+          ) -> PullResult:
     path = Path(spec_path)
     text = _read_spec(path)
     parse(text, str(path))                     # a broken spec fails before PMG is asked
@@ -599,7 +635,7 @@ def _pull(spec_path: str, url: str, user: str, password: str, fingerprint: str |
     changed = edit.new_text != text
     written = False
     if changed and not check:
-        _write_atomic(path, edit.new_text, text)
+        _write_atomic(path, edit.new_text, text, written_to)
         written = True
     n = len(edit.changes)
     plural = "change" if n == 1 else "changes"
@@ -631,8 +667,16 @@ def pull(spec_path: str, url: str, user: str, password: str, *, fingerprint: str
     """
     redact = Redactor([password])
     outcome: PullResult | PmgdnsError
+    written: list[str] = []
     try:
-        outcome = _pull(spec_path, url, user, password, fingerprint, ca_file, check, timeout)
+        outcome = _pull(spec_path, url, user, password, fingerprint, ca_file, check, timeout,
+                        written)
+    except KeyboardInterrupt:
+        outcome = Interrupted(
+            f"interrupted; {spec_path} was " + (
+                "already rewritten with what was pulled (the file is whole)" if written else
+                "not changed (nothing was written, no temporary file is left)")
+            + ". Run pmg pull again.")
     except PmgdnsError as exc:
         outcome = exc
     except Exception as exc:  # a bug: one paragraph, still without secrets or a traceback

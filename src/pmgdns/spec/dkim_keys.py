@@ -96,7 +96,8 @@ def parse_tags(value: str) -> dict[str, str]:
             continue
         name, sep, val = part.partition("=")
         if not sep:
-            raise DkimKeyError(f"`{name[:20]}` is not a tag=value pair")
+            raise DkimKeyError("it is not a DKIM key record: a part of it is not a tag=value "
+                               "pair (the value is not shown)")
         tags[name.strip().lower()] = re.sub(r"\s+", "", val)
     return tags
 
@@ -111,7 +112,9 @@ def from_record_text(text: str) -> DkimKey:
     value = "".join(chunks) if chunks else text.strip()
     tags = parse_tags(value)
     if "v" in tags and tags["v"] != "DKIM1":
-        raise DkimKeyError(f"the record's v= is `{tags['v'][:20]}`, not DKIM1")
+        shown = (f"`{tags['v']}`" if re.fullmatch(r"[A-Za-z0-9]{1,10}", tags["v"])
+                 else "another value (not shown)")
+        raise DkimKeyError(f"the record's v= is {shown}, not DKIM1")
     if "p" not in tags:
         raise DkimKeyError("the record has no p= tag (the public key)")
     if tags["p"] == "":
@@ -127,7 +130,9 @@ def from_record_text(text: str) -> DkimKey:
             raise DkimKeyError("an Ed25519 p= value must be 32 bytes (RFC 8463)")
         key = DkimKey("ed25519", base64.b64encode(raw).decode("ascii"), 256)
     else:
-        raise DkimKeyError(f"k={algorithm[:20]} is not a DKIM key type; use rsa or ed25519")
+        shown = (f"k={algorithm}" if re.fullmatch(r"[a-z0-9-]{1,10}", algorithm)
+                 else "its k= (the value is not shown)")
+        raise DkimKeyError(f"{shown} is not a DKIM key type; use rsa or ed25519")
     return DkimKey(key.algorithm, key.p, key.bits, selector)
 
 

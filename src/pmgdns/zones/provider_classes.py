@@ -22,6 +22,7 @@ from typing import Any
 
 from ..core.errors import ClassNotAllowed, SpecError
 from ..spec.model import Site
+from .endpoints import check_endpoints
 
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 _TRUSTED = ("octodns", "pmgdns")
@@ -161,11 +162,13 @@ def _no_module(path: str, module: str) -> str:
 
 
 def check_provider_classes(site: Site, names: Iterable[str]) -> None:
-    """Every named provider's class may load (see the module docstring); a SpecError naming
-    `providers.NAME.class` otherwise."""
+    """Every named provider's class may load (see the module docstring), and its endpoint
+    options name only where the operator lets credentials go (zones/endpoints.py); a SpecError
+    naming `providers.NAME.class` or the endpoint option otherwise."""
     for name in sorted(set(names)):
         try:
-            load_provider_class(str(site.providers[name]["class"]))
+            cls = load_provider_class(str(site.providers[name]["class"]))
         except ClassNotAllowed as exc:
             raise SpecError(site.file, f"providers.{name}.class", str(exc),
                             site.lines.get(("providers", name, "class"))) from None
+        check_endpoints(site.file, name, cls, site.providers[name])
