@@ -10,6 +10,9 @@ unprivileged user (`-u`). Every server is stopped by its PID. Only loopback addr
 
 from __future__ import annotations
 
+import base64
+import os
+import pwd
 import random
 import shutil
 import subprocess
@@ -18,10 +21,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import dns.dnssec
 import dns.flags
 import dns.message
 import dns.query
 import dns.rcode
+import dns.rdata
+import dns.rdataclass
 import dns.rdatatype
 import dns.tsigkeyring
 import dns.update
@@ -88,9 +94,6 @@ class Named(_LoopbackServer):
         conf.write_text(self._config())
         user = _drop_privileges_user()
         self._chown_to(user)
-        import os
-        import pwd
-
         if user:
             pw = pwd.getpwnam(user)
             os.chown(self.directory / "keys", pw.pw_uid, pw.pw_gid)
@@ -246,10 +249,6 @@ class Hierarchy:
         return [k for rrset in r.answer for k in rrset if k.flags == 257]
 
     def add_ds(self, zone: str, wrong: bool = False) -> None:
-        import dns.dnssec
-        import dns.rdata
-        import dns.rdataclass
-
         upd = self.top.update("test.")
         for key in self.ksk(zone):
             ds = dns.dnssec.make_ds(f"{zone}.", key, "SHA256")  # type: ignore[arg-type]
@@ -269,7 +268,7 @@ class Hierarchy:
                     if k.flags == 257]
             anchors.write_text("trust-anchors {\n" + "".join(
                 f'  test. static-key {k.flags} {k.protocol} {k.algorithm} "'
-                f'{__import__("base64").b64encode(k.key).decode()}";\n' for k in keys) + "};\n")
+                f'{base64.b64encode(k.key).decode()}";\n' for k in keys) + "};\n")
         result = subprocess.run([shutil.which("delv") or "delv", f"@{self.resolver.address}",
                                  "-a", str(anchors), "+root=test.", name, rtype],
                                 capture_output=True, text=True, timeout=30)

@@ -242,3 +242,31 @@ def test_the_reports_carry_the_new_checks(applied: Project, lab: Hierarchy) -> N
         # a column of the fleet grid, and one of the table of families
         assert f'<th data-k="{family}">{label}</th>' in page, family
         assert f'<th data-family="{family}">{label}</th>' in page, family
+
+
+def test_through_a_resolver_wildcards_and_cnames(applied: Project, lab: Hierarchy) -> None:
+    """The same receiver's view through a recursive resolver: a DKIM key deleted under the
+    wildcard is missing, and a CNAME into another zone whose target has no address is named."""
+    import yaml
+
+    spec = yaml.safe_load(applied.spec_path.read_text())
+    spec["domains"]["plain.test"] = {"mta_sts": {"web": {"cname": "gone.good.test"}}}
+    applied.write_spec(spec)
+    assert applied.run("apply", "--yes").code == 0
+    try:
+        upd = lab.child.update("plain.test.")
+        upd.delete("pmg2026._domainkey.plain.test.", "TXT")
+        lab.child.send(upd)
+        code, report = _verify(applied, lab)
+        dkim = _one(report, "plain.test", "dkim")
+        assert dkim["message"].startswith("no DKIM key at pmg2026._domainkey.plain.test.; the "
+                                          "wildcard *.plain.test answers in its place")
+        policy = [c for c in report["checks"] if c["subject"] == "plain.test"
+                  and c["check"] == "MTA-STS policy"]
+        assert [c["message"] for c in policy] == [
+            "mta-sts.plain.test is a CNAME to gone.good.test., which has no address, so no "
+            "sender can fetch the policy"]
+    finally:
+        spec["domains"]["plain.test"] = {"mta_sts": False}
+        applied.write_spec(spec)
+        assert applied.run("apply", "--yes").code == 0

@@ -171,3 +171,21 @@ def test_dnssec_loads_without_cryptography_warnings() -> None:
     result = subprocess.run([sys.executable, "-W", "error", "-c", code], capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_a_wildcard_may_serve_a_name_pmgdns_does_not_publish(project: Project,
+                                                             bind: BindServer) -> None:
+    """Without mta_sts.web pmgdns publishes no mta-sts.D: a wildcard A there is the web host's
+    way of serving it, and verify takes it as a sender does."""
+    spec = project.spec(defaults={"targets": ["bind"]},
+                        providers={"bind": bind.provider_config()})
+    spec["domains"]["example.com"] = {"mta_sts": {"mode": "testing"}}
+    project.write_spec(spec)
+    upd = bind.update("example.com")
+    upd.add("*.example.com.", 3600, "A", "127.0.0.1")
+    bind.send(upd)
+    assert project.run("apply", "--yes").code == 0
+    assert dig(bind, "mta-sts.example.com.", "A") == ["127.0.0.1"]
+    code, report = verify_json(project, bind.port)
+    policy = _checks(report, "MTA-STS policy")
+    assert policy and all("no address" not in c["message"] for c in policy), policy

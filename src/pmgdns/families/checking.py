@@ -81,16 +81,17 @@ class Probe(Protocol):
     resolver: dns.resolver.Resolver  # for checkdmarc's parsers, which resolve on their own
     options: VerifyOptions
 
-    def rrset(self, name: str, rtype: str) -> list[Any]:
+    def rrset(self, name: str, rtype: str, published: bool = True) -> list[Any]:
         """The rdatas at (name, type) as a receiver resolves them: CNAMEs followed (also into
-        other zones); [] for no answer, NXDOMAIN, and an answer the wildcard `*.D` of the name's
-        spec zone synthesised in place of a missing record (see `in_its_place`)."""
+        other zones); [] for no answer, NXDOMAIN, and, at a name pmgdns publishes
+        (`published`), an answer the wildcard `*.D` of the name's spec zone synthesised in
+        place of the missing record (see `in_its_place`)."""
 
     def txt(self, name: str) -> list[str]:
         """Every TXT value at name, its strings joined, sorted."""
 
-    def addresses(self, name: str) -> set[str]:
-        """Every A and AAAA address at name."""
+    def addresses(self, name: str, published: bool = True) -> set[str]:
+        """Every A and AAAA address at name (`published` as for `rrset`)."""
 
     def cname(self, name: str) -> str | None:
         """The CNAME target at name, if any."""

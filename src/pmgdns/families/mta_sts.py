@@ -186,7 +186,7 @@ class MtaStsFamily(Family):
                 out.append(Check(d.name, self.name, "MTA-STS", OK, values[0],
                                  observed=values[0], expected=want))
         out.extend(self._web(probe, d, conf))
-        out.extend(self._policy(probe, d, text))
+        out.extend(self._policy(probe, d, text, conf))
         return out
 
     def _web(self, probe: Probe, d: Domain, conf: MtaSts) -> list[Check]:
@@ -211,12 +211,15 @@ class MtaStsFamily(Family):
                              "" if ok else APPLY, observed=got, expected=want))
         return out
 
-    def _policy(self, probe: Probe, d: Domain, text: str) -> list[Check]:
+    def _policy(self, probe: Probe, d: Domain, text: str, conf: MtaSts) -> list[Check]:
 
         host = f"mta-sts.{d.name}"
         address = None
         if (host, 443) not in probe.options.resolve:
-            addresses = sorted(probe.addresses(host + "."), key=lambda a: (":" in a, a))
+            # without `web`, pmgdns does not publish mta-sts.D: a wildcard may well serve it
+            web = bool(conf.cname or conf.ipv4 or conf.ipv6)
+            addresses = sorted(probe.addresses(host + ".", published=web),
+                               key=lambda a: (":" in a, a))
             if not addresses:
                 target = probe.cname(host + ".")
                 if target:

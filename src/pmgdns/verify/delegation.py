@@ -154,6 +154,7 @@ def delegation(resolver: dns.resolver.Resolver, site: Site, domain: Domain,
     delegated = _names(ns)
     lame: list[tuple[str, str]] = []
     first: str | None = None
+    soa: dns.message.Message | None = None  # the first authoritative answer, RRSIGs included
     for host in delegated:
         addresses = _addresses(resolver, host, glue)
         if not addresses:
@@ -161,7 +162,7 @@ def delegation(resolver: dns.resolver.Resolver, site: Site, domain: Domain,
             continue
         why = ""
         for address in addresses:
-            answer = _ask(address, zone, "SOA", timeout)
+            answer = _ask(address, zone, "SOA", timeout, dnssec=True)
             if answer is None:
                 why = f"{address} does not answer"
             elif answer.rcode() != dns.rcode.NOERROR:
@@ -171,7 +172,8 @@ def delegation(resolver: dns.resolver.Resolver, site: Site, domain: Domain,
                 why = f"{address} is not authoritative for it"
             else:
                 why = ""
-                first = first or address
+                if first is None:
+                    first, soa = address, answer
                 break
         if why:
             lame.append((host, why))
@@ -181,17 +183,16 @@ def delegation(resolver: dns.resolver.Resolver, site: Site, domain: Domain,
         response = _ask(target[1], zone, "NS", timeout, port=target[2])
         if response is not None and response.rcode() == dns.rcode.NOERROR:
             view.target_ns = _names(_find(response, response.answer, zone, "NS"))
-    if first is None:
+    if first is None or soa is None:
         return view
-    served = _ask(first, zone, "NS", timeout)
-    if served is not None:
-        view.served_ns = _names(_find(served, served.answer, zone, "NS"))
+    if view.target_ns is None:  # compared with what the delegated servers serve instead
+        served = _ask(first, zone, "NS", timeout)
+        if served is not None:
+            view.served_ns = _names(_find(served, served.answer, zone, "NS"))
     keys = _ask(first, zone, "DNSKEY", timeout, dnssec=True)
-    soa = _ask(first, zone, "SOA", timeout, dnssec=True)
     if keys is not None:
         view.dnskey = _find(keys, keys.answer, zone, "DNSKEY")
         view.dnskey_sigs = _find(keys, keys.answer, zone, "", covers="DNSKEY")
-    if soa is not None:
-        view.soa = _find(soa, soa.answer, zone, "SOA")
-        view.soa_sigs = _find(soa, soa.answer, zone, "", covers="SOA")
+    view.soa = _find(soa, soa.answer, zone, "SOA")
+    view.soa_sigs = _find(soa, soa.answer, zone, "", covers="SOA")
     return view

@@ -126,9 +126,9 @@ class DnsProbe:
             return None
         return zone
 
-    def rrset(self, name: str, rtype: str) -> list[Any]:
+    def rrset(self, name: str, rtype: str, published: bool = True) -> list[Any]:
         found = self._lookup(name, rtype)
-        if found:
+        if found and published:
             zone = self._synthesised(name, rtype, found)
             if zone is not None:
                 shown = " | ".join(sorted(_text(r) for r in found))
@@ -148,8 +148,8 @@ class DnsProbe:
     def txt(self, name: str) -> list[str]:
         return sorted(_text(r) for r in self.rrset(name, "TXT"))
 
-    def addresses(self, name: str) -> set[str]:
-        return {r.address for t in ("A", "AAAA") for r in self.rrset(name, t)}
+    def addresses(self, name: str, published: bool = True) -> set[str]:
+        return {r.address for t in ("A", "AAAA") for r in self.rrset(name, t, published)}
 
     def cname(self, name: str) -> str | None:
         found = self.rrset(name, "CNAME")
