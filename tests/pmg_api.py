@@ -181,6 +181,8 @@ class PmgState:
     # `pause` seconds, forever, in its headers or in its body (a slowloris peer)
     trickle: dict[str, tuple[str, float]] = field(default_factory=dict)
     record_text: str | None = None      # the DKIM record as shown, in place of PMG's layout
+    # "GET /config/domains" -> seconds: the answer's body is sent evenly over this long
+    slow: dict[str, float] = field(default_factory=dict)
 
 
 class _Server(ThreadingMixIn, HTTPServer):
@@ -250,6 +252,7 @@ class _Handler(BaseHTTPRequestHandler):
         rel = path[len(API):].rstrip("/") or "/"
         if f"{method} {rel}" in fake.state.fail:
             return self._json(500, None, fake.state.fail[f"{method} {rel}"])
+        self.spread = fake.state.slow.get(f"{method} {rel}", 0.0)
         if f"{method} {rel}" in fake.state.trickle:
             return self._trickle(*fake.state.trickle[f"{method} {rel}"])
         if f"{method} {rel}" in fake.state.endless:
@@ -274,7 +277,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
             self.close_connection = True
         self.end_headers()
-        self.wfile.write(body)
+        spread = getattr(self, "spread", 0.0)
+        if not spread or not body:
+            self.wfile.write(body)
+            return
+        try:
+            for i in range(len(body)):
+                self.wfile.write(body[i:i + 1])
+                time.sleep(spread / len(body))
+        except OSError:
+            pass
 
     def _endless(self, chunk: bytes, pause: float) -> None:
         self.send_response(200)

@@ -5,6 +5,7 @@ refused, whether or not the editor also recomputed the file's digest."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -103,3 +104,27 @@ def test_a_changed_since_plan_applies_and_its_note_cannot_be_forged(project: Pro
     (project.root / "plan.json").write_text(clean)
     applied = project.run("apply", "--plan", "plan.json")
     assert applied.code == 0, applied.err
+
+
+def test_a_note_that_names_the_time_applies_later(project: Project) -> None:
+    """The DKIM rotation note says when PMG may switch "if you apply now": applying the plan
+    minutes later is what review is for, so only that moment may differ."""
+    spec = project.spec()
+    spec["dkim"]["next"] = {"selector": "pmg2027", "public_key": project.keys.b64("rsa4096")}
+    project.write_spec(spec)
+    doc = _planned(project)
+    timed = [n for n in doc["notes"] if "if you apply now" in n]
+    assert timed, doc["notes"]
+    earlier = re.sub(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC", "2020-01-01 00:00 UTC", timed[0])
+    doc["notes"] = [earlier if n == timed[0] else n for n in doc["notes"]]
+    doc["digest"] = document_digest(doc)
+    (project.root / "plan.json").write_text(json.dumps(doc, indent=2))
+    applied = project.run("apply", "--plan", "plan.json")
+    assert applied.code == 0, applied.err
+    # but the words around it are what the reviewer read
+    assert project.run("plan", "--out", "plan.json").code == 0
+    doc = json.loads((project.root / "plan.json").read_text())
+    doc["notes"].append("the next DKIM key is published: switch PMG now")
+    doc["digest"] = document_digest(doc)
+    (project.root / "plan.json").write_text(json.dumps(doc, indent=2))
+    assert_clean_error(project.run("apply", "--plan", "plan.json"), "stale", "notes")

@@ -232,3 +232,19 @@ def test_a_peer_trickling_the_tls_handshake_ends_at_the_deadline(checkout: Path,
         server.close()
         for conn in held:
             conn.close()
+
+
+def test_slow_answers_end_at_the_whole_pulls_deadline(pmg: FakePmg, checkout: Path) -> None:
+    """Each answer within its own deadline (6 x 0.5 s), together past the pull's (8 x 0.5 s)."""
+    from pmgdns.pmg.client import PmgConnectionError, pull
+
+    for request in ("POST /access/ticket", "GET /config/domains", "GET /config/dkim/domains",
+                    "GET /config/dkim/selector"):
+        pmg.state.slow[request] = 2.5
+    start = time.monotonic()
+    with pytest.raises(PmgConnectionError) as err:
+        pull(str(checkout / "config" / "site.yaml"), pmg.url, "root@pam", PASSWORD,
+             fingerprint=pmg.certs.fingerprint, ca_file=None, check=False, timeout=0.5)
+    assert time.monotonic() - start < 4 + 1.5
+    assert "GET /api2/json/config/domains" in str(err.value)
+    assert "the whole pull 8" in str(err.value)

@@ -168,8 +168,9 @@ def apply(workspace: Workspace, site: Site, patterns: Sequence[str] = (), *,
                       confirm=confirm, force=force, lock_timeout=lock_timeout,
                       parallel=parallel, progress=progress, applied=applied, since=since)
     except KeyboardInterrupt:
-        raise Interrupted("interrupted before any change was applied (while planning). Nothing "
-                          "was applied, and the apply lock is released; run apply again.") from None
+        raise Interrupted("interrupted before any change was applied (while waiting for the "
+                          "lock or planning). Nothing was applied, and the apply lock is "
+                          "released; run apply again.") from None
 
 
 def _apply(workspace: Workspace, site: Site, patterns: Sequence[str] = (), *,

@@ -255,12 +255,21 @@ def check_shown(document: dict[str, Any], path: str, fresh: PlanResult,
     planned = str(len(document.get("domains", [])))
     shown = [n for n in document.get("notes", [])
              if not ((m := _SINCE_NOTE.fullmatch(n)) and m.group(1) == planned)]
-    if sorted(shown) != sorted(notes):
+    if sorted(map(_untimed, shown)) != sorted(map(_untimed, notes)):
         edited.append("notes")
     if edited:
         raise StalePlanError(f"{path} is stale: its {' and '.join(edited)} are not the ones "
                              "planned (was the file edited?). Nothing was applied; run `pmgdns "
                              "plan --out` again and review it.")
+
+
+_TIME = re.compile(r"\b\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC\b")
+
+
+def _untimed(note: str) -> str:
+    """A note without the moment it was written for (`not before 2026-12-07 03:00 UTC if you
+    apply now` moves with the clock; the rest of the note must not)."""
+    return _TIME.sub("<time>", note)
 
 
 def _canon(changes: list[Any]) -> list[str]:

@@ -243,6 +243,8 @@ class _Client:
         failure: PmgError | None = None
         log.debug("%s %s%s", method, API, path)
         seconds = min(ANSWER_FACTOR * self.timeout, self.end - time.monotonic())
+        if seconds <= 0:  # the whole pull's deadline has passed: send nothing more
+            raise self._late(method, path, PULL_FACTOR * self.timeout)
         self.deadline.start(seconds)
         try:
             response = self.session.request(method, self.target.base + path, timeout=(
