@@ -147,7 +147,7 @@ def test_a_malformed_allowance_is_a_usage_error(project: Project, recorder: Reco
     spec = project.spec(providers={"cf": conf})
     spec["domains"]["example.org"] = {"targets": ["cf"]}
     project.write_spec(spec)
-    monkeypatch.setenv(TOKEN_ENV, "t")
+    monkeypatch.setenv(TOKEN_ENV, "endpoint-test-token")
     monkeypatch.setenv("PMGDNS_ALLOW_ENDPOINTS", "127.0.0.1")
     assert_clean_error(project.run("plan"), "PMGDNS_ALLOW_ENDPOINTS", "base URL")
     assert recorder.requests == []
