@@ -32,6 +32,7 @@ from .plan.lock import apply_lock
 from .plan.takes_away import check as check_takes_away
 from .spec.model import Site
 from .zones import render as renderlib
+from .zones.customer import customer_manual
 from .zones.provider_classes import check_provider_classes
 from .zones.records import domain_records
 from .zones.render import processor_config
@@ -108,9 +109,10 @@ def notes(site: Site) -> list[str]:
     return [n for f in FAMILIES for n in f.notes(site)]
 
 
-def manual_steps(site: Site) -> list[dict[str, str]]:
-    """The `manual` entries of a plan (spec-v1 §5): what only the hoster can do."""
-    return [m for f in FAMILIES for m in f.manual(site)]
+def manual_steps(site: Site, domains: Sequence[str] | None = None) -> list[dict[str, str]]:
+    """The `manual` entries of a plan (spec-v1 §5): what only the hoster can do, and the records
+    of the (chosen) customer zones (§7.2), which only the customer's DNS host can set."""
+    return [m for f in FAMILIES for m in f.manual(site)] + customer_manual(site, domains)
 
 
 def plan(workspace: Workspace, site: Site, patterns: Sequence[str] = (),
@@ -132,7 +134,7 @@ def plan(workspace: Workspace, site: Site, patterns: Sequence[str] = (),
                         progress=progress, in_process=in_process)
         extra.append(changed.note())
     result = engine.plan()
-    return PlanRun(engine, result, manual_steps(site),
+    return PlanRun(engine, result, manual_steps(site, engine.domains),
                    notes(site) + plan_notes(site, result, engine.domains) + extra)
 
 
@@ -203,7 +205,8 @@ def _apply(workspace: Workspace, site: Site, patterns: Sequence[str] = (), *,
             engine = workspace.engine(site, chosen, parallel, progress, in_process=True)
             planfile.check_inputs(doc, plan_file, site, engine.domains,
                                   planfile.zones_digest(site, engine.domains, workspace.zones_dir))
-            run = PlanRun(engine, engine.plan(), manual_steps(site), notes(site))
+            run = PlanRun(engine, engine.plan(), manual_steps(site, engine.domains),
+                          notes(site))
             planfile.check_targets(doc, plan_file, run.result)
             planfile.check_shown(doc, plan_file, run.result, run.manual,
                                  run.notes + plan_notes(site, run.result, engine.domains))

@@ -73,8 +73,10 @@ def _domain_checks(probe: Probe, domain: Domain) -> list[Check]:
     if domain.absent:
         return []
     out: list[Check] = []
+    instead = frozenset().union(*(f.checks_instead_of(probe.site, domain) for f in FAMILIES))
     for family in FAMILIES:
-        out.extend(family.domain_checks(probe, domain))
+        if family.name not in instead:
+            out.extend(family.domain_checks(probe, domain))
     if any(c.family == "delegation" and c.status == FAIL for c in out):
         # what the world sees of this domain is not what pmgdns applied: apply cannot help
         out = [replace(c, fix=UNREACHED) if c.family != "delegation" and APPLY in c.fix else c
