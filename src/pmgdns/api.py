@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .core.errors import (
     Interrupted,
@@ -31,11 +32,16 @@ from .plan.engine import Applied, ApplyReport, Engine, PlanResult, select_domain
 from .plan.lock import apply_lock
 from .plan.takes_away import check as check_takes_away
 from .spec.model import Site
+from .tickets.customer import Ticket, tickets
+from .tickets.customer_formats import EXTENSIONS, FORMATS, MARKERS
 from .zones import render as renderlib
 from .zones.customer import customer_manual
 from .zones.provider_classes import check_provider_classes
 from .zones.records import domain_records
 from .zones.render import processor_config
+
+if TYPE_CHECKING:
+    from .verify.probe import DnsProbe
 
 Progress = Callable[[int, int], None]
 
@@ -234,6 +240,28 @@ def _apply(workspace: Workspace, site: Site, patterns: Sequence[str] = (), *,
         return ApplyOutcome(run, run.engine.apply(run.result, force=force, progress=applied))
 
 
+def customer_tickets(site: Site, patterns: Sequence[str] = (),
+                     probe: DnsProbe | None = None) -> list[Ticket]:
+    """The requests for the customers' DNS hosts (spec-v1 §7.2), one per chosen `customer`
+    zone; compared with the DNS through `probe` (`verify.probe.DnsProbe`) when given."""
+    return tickets(site, patterns, probe)
+
+
+def ticket_files(found: Sequence[Ticket], fmt: str,
+                 out: str | None) -> list[tuple[str | None, str]]:
+    """(path, text) of the tickets in `fmt`: one text for all (to `out`, or stdout when None),
+    or, when `out` names a directory (ends with `/` or is one), one file per domain in it."""
+    render = FORMATS[fmt]
+    if out is not None and (out.endswith(os.sep) or os.path.isdir(out)):
+        os.makedirs(out, exist_ok=True)
+        return [(os.path.join(out, f"{t.domain}.{EXTENSIONS[fmt]}"), render([t]))
+                for t in found]
+    return [(out, render(found))]
+
+
+TICKET_MARKERS = MARKERS
+
+
 def validate(workspace: Workspace, site: Site) -> list[str]:
     """Check what the spec renders to with octoDNS's strict validators, and that each provider
     class imports. Contacts no provider. Returns warnings (e.g. a stale zones/)."""
@@ -269,9 +297,9 @@ def validate(workspace: Workspace, site: Site) -> list[str]:
     return warnings
 
 
-__all__ = ["ApplyOutcome", "ChangedDomains", "PlanRun", "Workspace", "apply", "changed_since",
-           "check_provider_classes", "manual_steps", "notes", "plan", "validate",
-           "write_plan_file"]
+__all__ = ["TICKET_MARKERS", "ApplyOutcome", "ChangedDomains", "PlanRun", "Workspace", "apply",
+           "changed_since", "check_provider_classes", "customer_tickets", "manual_steps", "notes",
+           "plan", "ticket_files", "validate", "write_plan_file"]
 
 
 @dataclass

@@ -22,7 +22,7 @@ from typing import Any
 
 from .. import __version__
 
-__all__ = ["verify_html", "plan_html", "FAMILY_LABELS"]
+__all__ = ["verify_html", "plan_html", "FAMILY_LABELS", "esc", "page"]
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 RANK = {OK: 0, WARN: 1, FAIL: 2}
@@ -170,6 +170,11 @@ def _page(title: str, css: str, body: Iterable[str], js: str | None = None) -> s
     head = _HEAD.format(csp=_csp(css, js), version=esc(__version__), title=esc(title), css=css)
     tail = f"<script>{js}</script>\n" if js is not None else ""
     return head + "".join(body) + tail + "</body>\n</html>\n"
+
+
+def page(title: str, body: Iterable[str]) -> str:
+    """A self-contained page in the plan report's style (tickets use it)."""
+    return _page(title, _PLAN_CSS, body)
 
 
 def _plural(n: int, word: str) -> str:

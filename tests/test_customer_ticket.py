@@ -1,0 +1,281 @@
+"""The customer ticket against a real BIND (spec-v1 §7.2): the MSP applies its delegate zone, the
+test acts as the customer by setting the ticket's records with RFC 2136 (TSIG), and independent
+receivers judge the result through the CNAMEs: dkimpy verifies a signature d=D; s=pmga, pyspf
+passes every node address through the include, checkdmarc parses MTA-STS and TLS-RPT. A DKIM
+rotation and a new node change nothing a customer holds but MX."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import dkim as dkimpy
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.resolver
+import pytest
+import spf as pyspf
+from checkdmarc.mta_sts import parse_mta_sts_record
+from checkdmarc.smtp_tls_reporting import parse_smtp_tls_reporting_record
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from pmgdns.families.mta_sts import policy_id
+
+from .conftest import Project, assert_clean_error, verify_json
+from .servers import BindServer, zone_text
+from .test_customer import NODES, fleet
+
+CUSTOMER_TODAY = """\
+@ IN TXT "v=spf1 include:spf.oldhost.example -all"
+@ IN TXT "site-verification=abc123"
+@ IN MX 10 mail.oldhost.example.
+www IN A 203.0.113.80
+"""
+STRANGER = "203.0.113.99"
+
+
+def _key() -> Any:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _b64(private: Any) -> str:
+    der = private.public_key().public_bytes(serialization.Encoding.DER,
+                                            serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(der).decode()
+
+
+@pytest.fixture(scope="module")
+def signers() -> dict[str, Any]:
+    return {"pmga": _key(), "pmgb": _key()}
+
+
+@pytest.fixture
+def bind(project: Project, monkeypatch: pytest.MonkeyPatch,
+         signers: dict[str, Any]) -> Iterator[BindServer]:
+    server = BindServer({"msp.example": zone_text("msp.example", ""),
+                         "customer.example": zone_text("customer.example", CUSTOMER_TODAY),
+                         "other.example": zone_text("other.example", "")}).start()
+    monkeypatch.setenv("PMGDNS_TSIG_SECRET", server.secret)
+    project.write_spec(_spec(project, server, signers))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _spec(project: Project, server: BindServer, signers: dict[str, Any],
+          **extra: Any) -> dict[str, Any]:
+    spec = fleet(project.keys, providers={"bind": server.provider_config()})
+    spec["dkim"] = {"selector": "pmga", "public_key": _b64(signers["pmga"])}
+    spec["domains"]["msp.example"] = {"targets": ["bind"]}
+    spec["domains"]["customer.example"]["spf"] = {"drop": ["include:spf.oldhost.example"]}
+    spec.update(extra)
+    return spec
+
+
+def _ticket(project: Project, bind: BindServer, *args: str) -> dict[str, Any]:
+    result = project.run("customer-ticket", "--format", "json", *args,
+                         *(("--nameserver", f"127.0.0.1:{bind.port}") if "--live" in args
+                           else ()))
+    assert result.code == 0, result.err
+    return {t["domain"]: t for t in json.loads(result.out)["customer_tickets"]}
+
+
+def _rdata(rtype: str, value: str) -> Any:
+    text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"' if rtype == "TXT" \
+        else value
+    return dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.from_text(rtype), text)
+
+
+def _as_the_customer(bind: BindServer, ticket: dict[str, Any]) -> None:
+    """Set the ticket's records the way the customer's DNS host would: RFC 2136."""
+    zone = ticket["domain"]
+    update = bind.update(zone)
+    for r in ticket.get("remove", []):
+        update.delete(r["name"], _rdata(r["type"], r["value"]))
+    for r in ticket["records"]:
+        update.add(r["name"], r["ttl"], _rdata(r["type"], r["value"]))
+    bind.send(update)
+
+
+def chased(bind: BindServer, name: str, rtype: str) -> list[Any]:
+    """What a receiver's recursive resolver answers: an authoritative server answers only the
+    first link of a CNAME into another zone, so the chain is followed here, link by link."""
+    for _ in range(8):
+        try:
+            answer = bind.resolver().resolve(name, rtype, raise_on_no_answer=False)
+        except dns.resolver.NXDOMAIN:
+            return []
+        if answer.rrset is not None:
+            return list(answer.rrset)
+        if answer.canonical_name == answer.qname:
+            return []
+        name = answer.canonical_name.to_text()
+    return []
+
+
+def _txt(found: list[Any]) -> str:
+    assert len(found) == 1, found
+    return b"".join(found[0].strings).decode()
+
+
+def _signed_verifies(bind: BindServer, private: Any, selector: str, domain: str) -> bool:
+    pem = private.private_bytes(serialization.Encoding.PEM,
+                                serialization.PrivateFormat.TraditionalOpenSSL,
+                                serialization.NoEncryption())
+    message = (f"From: a@{domain}\r\nTo: b@example.net\r\nSubject: test\r\n"
+               "Date: Mon, 07 Dec 2026 02:00:00 +0000\r\nMessage-ID: <1@x>\r\n\r\nHello.\r\n"
+               ).encode()
+    signature = dkimpy.sign(message, selector.encode(), domain.encode(), pem,
+                            include_headers=[b"from", b"to", b"subject", b"date"])
+
+    def dnsfunc(name: bytes, timeout: int = 5) -> bytes | None:
+        found = chased(bind, name.decode(), "TXT")
+        return b"".join(found[0].strings) if found else None
+
+    return bool(dkimpy.verify(signature + message, dnsfunc=dnsfunc))
+
+
+def _customer_checks(report: dict[str, Any], domain: str) -> list[dict[str, str]]:
+    # the policy served over HTTPS and mta-sts.D are not part of this test (no web server)
+    return [c for c in report["checks"] if c["subject"] == domain
+            and c["check"] not in ("MTA-STS policy", "delegation")]
+
+
+def test_from_spec_to_ticket_to_a_clean_verify(project: Project, bind: BindServer,
+                                               signers: dict[str, Any],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    untouched = {z: bind.rrsets(z) for z in ("customer.example", "other.example")}
+    applied = project.run("apply", "--yes")
+    assert applied.code == 0, applied.err
+    assert {z: bind.rrsets(z) for z in untouched} == untouched  # applied nowhere
+
+    # today: nothing of ours at the customers, the old records named to go, what that takes away
+    before = _ticket(project, bind, "--live")
+    c = before["customer.example"]
+    assert {r["status"] for r in c["records"]} == {"pending"}
+    assert {(r["type"], r["value"], r["action"]) for r in c["remove"]} == {
+        ("TXT", "v=spf1 include:spf.oldhost.example -all", "replace"),
+        ("MX", "10 mail.oldhost.example.", "replace")}
+    assert {(t["kind"], t["value"]) for t in c["takes_away"]} == {
+        ("spf-sender", "include:spf.oldhost.example"), ("mail-flow", "10 mail.oldhost.example.")}
+    text = project.run("customer-ticket", "customer.example", "--live", "--nameserver",
+                       f"127.0.0.1:{bind.port}").out
+    assert "[pending] @" in text and "replace: customer.example. TXT" in text
+    assert "site-verification" not in text  # a foreign record is none of the ticket's business
+
+    # verify: the customer's records are pending at the customer, named with the ticket
+    code, report = verify_json(project, bind.port)
+    assert code == 1
+    failed = [x for x in _customer_checks(report, "customer.example") if x["status"] == "FAIL"]
+    assert not [x for x in failed if "run `pmgdns apply`" in x["fix"]], failed
+    pending = {(x["family"], x["check"]) for x in failed
+               if "pending" in x["fix"] and "`pmgdns customer-ticket customer.example`" in x["fix"]}
+    assert pending >= {("mx", "MX"), ("dmarc", "DMARC"), ("delegate", "SPF"),
+                       ("delegate", "DKIM delegation"), ("delegate", "MTA-STS delegation"),
+                       ("delegate", "TLS-RPT delegation"), ("dkim", "DKIM")}, failed
+
+    for ticket in before.values():
+        _as_the_customer(bind, ticket)
+
+    after = _ticket(project, bind, "--live")
+    for domain, ticket in after.items():
+        assert {r["status"] for r in ticket["records"]} == {"done"}, domain
+        assert ticket["remove"] == [] and ticket["done"] is True, domain
+    assert "site-verification=abc123" in bind.txt("customer.example.")  # theirs, untouched
+    code, report = verify_json(project, bind.port)
+    for domain in after:
+        bad = [x for x in _customer_checks(report, domain) if x["status"] != "OK"]
+        assert not bad, [(x["check"], x["message"]) for x in bad]
+    pmgb = [x for x in report["checks"] if x["subject"] == "customer.example"
+            and x["check"] == "DKIM delegation" and "pmgb" in x["message"]]
+    assert pmgb and pmgb[0]["status"] == "OK" and "expected" in pmgb[0]["message"]
+
+    # receivers judge through the CNAMEs and the include
+    for domain in after:
+        assert _signed_verifies(bind, signers["pmga"], "pmga", domain), domain
+        assert not _signed_verifies(bind, signers["pmgb"], "pmga", domain), domain
+    monkeypatch.setattr(dns.resolver, "default_resolver", bind.resolver())
+    for domain in after:
+        for node in NODES:
+            for address in (node["ipv4"], node.get("ipv6")):
+                if address:
+                    verdict = pyspf.check2(i=address, s=f"postmaster@{domain}",
+                                           h=f"relay.{domain}", timeout=5)[0]
+                    assert verdict == "pass", (domain, address, verdict)
+        assert pyspf.check2(i=STRANGER, s=f"postmaster@{domain}", h="x", timeout=5)[0] == "fail"
+        # checkdmarc parses what the receiver's resolver finds through the CNAMEs
+        sts = _txt(chased(bind, f"_mta-sts.{domain}.", "TXT"))
+        policy = (project.root / "build" / "mta-sts" / domain / ".well-known" /
+                  "mta-sts.txt").read_bytes().decode()
+        assert parse_mta_sts_record(sts)["tags"]["id"] == policy_id(policy)
+        tls = _txt(chased(bind, f"_smtp._tls.{domain}.", "TXT"))
+        rua = parse_smtp_tls_reporting_record(tls)["tags"]["rua"]["value"]
+        assert rua == ["mailto:tls@msp.example"], rua
+
+
+def test_a_rotation_and_a_new_node_need_nothing_from_the_customers_but_mx(
+        project: Project, bind: BindServer, signers: dict[str, Any]) -> None:
+    assert project.run("apply", "--yes").code == 0
+    first = _ticket(project, bind, "--live")
+    for ticket in first.values():
+        _as_the_customer(bind, ticket)
+    spec = _spec(project, bind, signers)
+    records = {d: t["records"] for d, t in _ticket(project, bind).items()}
+
+    # stage the next key: published in the delegate zone only, then switch PMG to it
+    spec["dkim"]["next"] = {"selector": "pmgb", "public_key": _b64(signers["pmgb"])}
+    project.write_spec(spec)
+    assert project.run("apply", "--yes").code == 0
+    assert {d: t["records"] for d, t in _ticket(project, bind).items()} == records
+    spec["dkim"] = {"selector": "pmgb", "public_key": _b64(signers["pmgb"]),
+                    "retired_selectors": ["pmga"]}
+    project.write_spec(spec)
+    assert project.run("apply", "--yes").code == 0
+    assert {d: t["records"] for d, t in _ticket(project, bind).items()} == records
+    for domain in records:
+        assert _signed_verifies(bind, signers["pmgb"], "pmgb", domain), domain
+        assert not _signed_verifies(bind, signers["pmga"], "pmga", domain), domain
+    assert all(t["done"] for t in _ticket(project, bind, "--live").values())
+
+    # a new node: the customers' MX changes, nothing else; its address passes through _spf
+    spec["gateways"] = [*copy.deepcopy(NODES), {"hostname": "mx3.msp.example",
+                                                "ipv4": "198.51.100.27"}]
+    project.write_spec(spec)
+    assert project.run("apply", "--yes").code == 0
+    now = _ticket(project, bind, "--live")
+    for domain, old in records.items():
+        new = now[domain]["records"]
+        assert [{k: v for k, v in r.items() if k != "status"} for r in new
+                if r["type"] != "MX"] == [r for r in old if r["type"] != "MX"]
+        assert {r["value"] for r in new if r["type"] == "MX"} == {
+            "10 mx1.msp.example.", "10 mx2.msp.example.", "10 mx3.msp.example."}
+        assert [r["status"] for r in new if r["type"] == "MX" and "mx3" in r["value"]] == [
+            "pending"]
+        assert all(r["status"] == "done" for r in new if r["type"] != "MX")
+
+
+def test_ticket_formats_files_and_bad_requests(project: Project, bind: BindServer) -> None:
+    out = project.root / "tickets"
+    result = project.run("customer-ticket", "--format", "markdown", "--out", f"{out}/")
+    assert result.code == 0, result.err
+    assert sorted(p.name for p in out.iterdir()) == ["customer.example.md", "other.example.md"]
+    md = (out / "customer.example.md").read_text()
+    assert "| `pmga._domainkey` | CNAME | 3600 | `pmga._domainkey.msp.example.` |" in md
+    assert "other.example" not in md
+    assert project.run("customer-ticket", "--format", "html", "--out",
+                       str(project.root / "all.html")).code == 0
+    page = (project.root / "all.html").read_text()
+    assert "customer.example" in page and "other.example" in page and "<table" in page
+    # a second run overwrites its own file, never someone else's
+    assert project.run("customer-ticket", "--format", "markdown", "--out", f"{out}/").code == 0
+    (project.root / "mine.txt").write_text("my notes\n")
+    assert_clean_error(project.run("customer-ticket", "--out", str(project.root / "mine.txt")),
+                       "not a customer ticket pmgdns wrote")
+    assert_clean_error(project.run("customer-ticket", "msp.example"),
+                       "msp.example is not held by a customer")
