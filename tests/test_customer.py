@@ -14,6 +14,8 @@ import pytest
 import yaml
 
 from pmgdns.families.loader import parse_site
+from pmgdns.plan.engine import Change
+from pmgdns.plan.takes_away import takes_away
 from pmgdns.zones.records import domain_records
 
 from .conftest import Keys, Project, assert_clean_error, base_spec
@@ -64,6 +66,8 @@ def test_a_customer_zone_is_planned_and_applied_nowhere(project: Project) -> Non
     text = project.run("plan")
     assert "Customer zone customer.example." in text.out
     assert "pmgdns customer-ticket customer.example" in text.out
+    page = project.run("plan", "--format", "html").out
+    assert "Customer zones" in page and "<code>_dmarc.customer.example.</code>" in page
     # only the customer's zone: nothing to change anywhere, so --detailed-exitcode says 0
     assert project.run("plan", "customer.example", "--detailed-exitcode").code == 0
     assert project.run("apply", "--yes").code == 0
@@ -172,3 +176,13 @@ def test_bad_delegation_is_refused_naming_the_key(project: Project, change: Any,
         spec["domains"]["x.example"] = {"delegated": True}
     project.write_spec(spec)
     assert_clean_error(project.run("validate"), *fragments)
+
+
+def test_the_delegate_include_is_never_taken_away(keys: Keys) -> None:
+    spec = fleet(keys)
+    spec["domains"]["other.example"] = {"delegated": False}  # held again, and direct
+    site = parse_site(yaml.safe_dump(spec), "site.yaml")
+    change = Change("other.example.", "local", "update", "other.example.", "TXT", 3600,
+                    ("v=spf1 mx -all",),
+                    ("v=spf1 include:_spf.msp.example include:old.example -all",))
+    assert [t.value for t in takes_away(site, [change])] == ["include:old.example"]

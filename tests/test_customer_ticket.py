@@ -279,3 +279,22 @@ def test_ticket_formats_files_and_bad_requests(project: Project, bind: BindServe
                        "not a customer ticket pmgdns wrote")
     assert_clean_error(project.run("customer-ticket", "msp.example"),
                        "msp.example is not held by a customer")
+
+
+def test_a_key_missing_behind_a_customers_cname_is_fixed_by_apply(
+        project: Project, bind: BindServer) -> None:
+    assert project.run("apply", "--yes").code == 0
+    for ticket in _ticket(project, bind, "--live").values():
+        _as_the_customer(bind, ticket)
+    update = bind.update("msp.example")
+    update.delete("pmga._domainkey.msp.example.", "TXT")
+    bind.send(update)
+    code, report = verify_json(project, bind.port)
+    assert code == 1
+    dkim = [x for x in report["checks"] if x["subject"] == "other.example"
+            and x["family"] == "dkim"]
+    assert dkim and dkim[0]["status"] == "FAIL"
+    assert "run `pmgdns apply`" in dkim[0]["fix"] and "msp.example" in dkim[0]["fix"], dkim
+    assert "customer-ticket" not in dkim[0]["fix"]
+    # and the ticket still says the customer's part is done
+    assert all(t["done"] for t in _ticket(project, bind, "--live").values())

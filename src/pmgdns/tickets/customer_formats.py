@@ -30,9 +30,9 @@ def zone_line(r: Row) -> str:
 
 def _intro(t: Ticket) -> list[str]:
     if t.absent:
-        return [f"we no longer handle mail for {t.domain}. Please delete these DNS records "
+        return [f"We no longer handle mail for {t.domain}. Please delete these DNS records "
                 f"from the zone {t.domain} (keep every other record as it is):"]
-    return [f"we now handle mail for {t.domain}. Please set these DNS records in the zone "
+    return [f"We now handle mail for {t.domain}. Please set these DNS records in the zone "
             f"{t.domain} at your DNS host, exactly as listed, and keep every other record of "
             "the zone as it is. The value column is what a web form takes; the zone-file lines "
             "below are the same records for a zone file."]
