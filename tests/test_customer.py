@@ -186,3 +186,21 @@ def test_the_delegate_include_is_never_taken_away(keys: Keys) -> None:
                     ("v=spf1 mx -all",),
                     ("v=spf1 include:_spf.msp.example include:old.example -all",))
     assert [t.value for t in takes_away(site, [change])] == ["include:old.example"]
+
+
+def test_a_zone_you_hold_delegates_and_goes_back_to_direct_records(project: Project) -> None:
+    spec = fleet(project.keys)
+    spec["domains"]["held.example"] = {"delegated": True}
+    project.write_spec(spec)
+    assert project.run("apply", "--yes").code == 0
+    zone = project.local_zone("held.example").read_text()
+    assert "pmgb._domainkey 3600 IN CNAME pmgb._domainkey.msp.example." in zone
+    assert "v=DKIM1" not in zone
+    assert project.run("plan", "--detailed-exitcode").code == 0
+    spec["domains"]["held.example"] = {"delegated": False}
+    project.write_spec(spec)
+    assert project.run("apply", "--yes").code == 0
+    zone = project.local_zone("held.example").read_text()
+    assert "CNAME" not in zone and "pmga._domainkey 3600 IN TXT" in zone
+    assert "v=STSv1; id=" in zone and '"v=spf1 mx -all"' in zone
+    assert project.run("plan", "--detailed-exitcode").code == 0

@@ -298,3 +298,23 @@ def test_a_key_missing_behind_a_customers_cname_is_fixed_by_apply(
     assert "customer-ticket" not in dkim[0]["fix"]
     # and the ticket still says the customer's part is done
     assert all(t["done"] for t in _ticket(project, bind, "--live").values())
+
+
+def test_what_the_dns_answers_reaches_the_ticket_as_data(project: Project,
+                                                         bind: BindServer) -> None:
+    update = bind.update("customer.example")
+    update.add("_dmarc.customer.example.", 300, "TXT",
+               '"v=DMARC1; p=none; rua=mailto:a@x.example\\027[2J</td><script>x</script>|`"')
+    bind.send(update)
+    shown = {}
+    for fmt in ("text", "markdown", "html", "json"):
+        result = project.run("customer-ticket", "customer.example", "--live", "--format", fmt,
+                             "--nameserver", f"127.0.0.1:{bind.port}")
+        assert result.code == 0, result.err
+        assert "\x1b" not in result.out, fmt
+        shown[fmt] = result.out
+    assert "\\x1b[2J" in shown["text"]
+    assert "<script>" not in shown["html"] and "&lt;script&gt;" in shown["html"]
+    removed = json.loads(shown["json"])["customer_tickets"][0]["remove"]
+    assert any(r["name"] == "_dmarc.customer.example." and r["action"] == "replace"
+               for r in removed)

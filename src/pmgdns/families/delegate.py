@@ -288,7 +288,8 @@ class DelegateFamily(Family):
             out.update({(n, "CNAME"): WHOLE for n in names[:-2]})
             out.update(ctx.claim_desired({(n, "CNAME"): WHOLE for n in names[-2:]}))
         else:  # a domain no longer delegated: its CNAMEs give way to the records themselves
-            out.update({(n, "CNAME"): WHOLE for n in names if (n, "TXT") in ctx.desired})
+            out.update({(n, "CNAME"): WHOLE for n in names[:-2]})
+            out.update({(n, "CNAME"): WHOLE for n in names[-2:] if (n, "TXT") in ctx.desired})
         return out
 
     # -- verify -----------------------------------------------------------------------------------
