@@ -10,6 +10,7 @@ import base64
 import copy
 import json
 from collections.abc import Iterator
+from importlib.resources import files
 from typing import Any
 
 import dkim as dkimpy
@@ -17,6 +18,7 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.resolver
+import jsonschema
 import pytest
 import spf as pyspf
 from checkdmarc.mta_sts import parse_mta_sts_record
@@ -83,7 +85,10 @@ def _ticket(project: Project, bind: BindServer, *args: str) -> dict[str, Any]:
                          *(("--nameserver", f"127.0.0.1:{bind.port}") if "--live" in args
                            else ()))
     assert result.code == 0, result.err
-    return {t["domain"]: t for t in json.loads(result.out)["customer_tickets"]}
+    doc = json.loads(result.out)
+    jsonschema.validate(doc, json.loads(
+        files("pmgdns").joinpath("schemas/customer-ticket.schema.json").read_text()))
+    return {t["domain"]: t for t in doc["customer_tickets"]}
 
 
 def _rdata(rtype: str, value: str) -> Any:
