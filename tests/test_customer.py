@@ -204,3 +204,13 @@ def test_a_zone_you_hold_delegates_and_goes_back_to_direct_records(project: Proj
     assert "CNAME" not in zone and "pmga._domainkey 3600 IN TXT" in zone
     assert "v=STSv1; id=" in zone and '"v=spf1 mx -all"' in zone
     assert project.run("plan", "--detailed-exitcode").code == 0
+
+
+def test_a_fleet_of_customer_zones_is_one_line_in_the_text_plan(project: Project) -> None:
+    spec = project.spec()
+    spec["domains"].update({f"c{i:02}.example": {"targets": ["customer"]} for i in range(11)})
+    project.write_spec(spec)
+    short = project.run("plan").out
+    assert "11 customer zones (" in short and "Customer zone c00.example." not in short
+    assert "Customer zone c10.example." in project.run("-v", "plan").out
+    assert len(json.loads(project.run("plan", "--format", "json").out)["manual"]) > 11 * 5

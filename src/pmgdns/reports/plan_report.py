@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..core.text import visible
+from ..core.text import plural, visible
 from ..plan.engine import Change, PlanResult
 from ..plan.takes_away import Taken
 
@@ -133,7 +133,15 @@ def plan_text(result: PlanResult, manual: Sequence[dict[str, str]], notes: Seque
                      "request):")
         for m in ptr:
             lines.append(f"  PTR {m['address']} -> {m['name']}")
-    for zone, entries in _customer_zones(manual).items():
+    customers = _customer_zones(manual)
+    if len(customers) > SUMMARY_ABOVE and not verbose:
+        if lines and lines[-1]:
+            lines.append("")
+        lines.append(f"{len(customers)} customer zones ({plural(len(manual) - len(ptr), 'record')})"
+                     " are applied nowhere: their DNS hosts set them; `pmgdns customer-ticket` "
+                     "writes the requests (-v lists them here)")
+        customers = {}
+    for zone, entries in customers.items():
         if lines and lines[-1]:
             lines.append("")
         lines.append(f"Customer zone {visible(zone)} (applied nowhere; its DNS host sets these; "
