@@ -214,3 +214,17 @@ def test_a_fleet_of_customer_zones_is_one_line_in_the_text_plan(project: Project
     assert "11 customer zones (" in short and "Customer zone c00.example." not in short
     assert "Customer zone c10.example." in project.run("-v", "plan").out
     assert len(json.loads(project.run("plan", "--format", "json").out)["manual"]) > 11 * 5
+
+
+def test_an_absent_customer_zone_gets_a_ticket_to_delete_the_records(project: Project) -> None:
+    spec = fleet(project.keys)
+    spec["domains"]["other.example"]["absent"] = True
+    project.write_spec(spec)
+    text = project.run("customer-ticket", "other.example").out
+    assert "We no longer handle mail for other.example. Please delete" in text
+    assert "pmga._domainkey.other.example. 3600 IN CNAME pmga._domainkey.msp.example." in text
+    assert "set once" not in text
+    doc = json.loads(project.run("plan", "--format", "json").out)
+    assert not [m for m in doc["manual"] if m.get("zone") == "other.example."]
+    # the delegated domains left share what they shared
+    assert records(spec, "customer.example")[("_mta-sts", "CNAME")] == ("_mta-sts.msp.example.",)
