@@ -1,9 +1,9 @@
 """The customer ticket against a real BIND (spec-v1 §7.2): the MSP applies its delegate zone, the
 test acts as the customer by setting the ticket's records with RFC 2136 (TSIG), and independent
 receivers judge the result through a real recursive resolver (a second BIND) that follows the
-CNAMEs: dkimpy verifies a signature d=D; s=pmga, pyspf
-passes every node address through the include, checkdmarc parses MTA-STS and TLS-RPT. A DKIM
-rotation and a new node change nothing a customer holds but MX."""
+CNAMEs: dkimpy verifies a signature d=D; s=pmga, pyspf passes every node address through the
+include, checkdmarc parses MTA-STS and TLS-RPT. A DKIM rotation and a new node change nothing a
+customer holds but MX."""
 
 from __future__ import annotations
 
