@@ -352,3 +352,24 @@ def test_what_the_dns_answers_reaches_the_ticket_as_data(project: Project,
     removed = json.loads(shown["json"])["customer_tickets"][0]["remove"]
     assert any(r["name"] == "_dmarc.customer.example." and r["action"] == "replace"
                for r in removed)
+
+
+def test_an_absent_customer_zone_is_done_once_its_records_are_gone(
+        project: Project, bind: BindServer, signers: dict[str, Any]) -> None:
+    assert project.run("apply", "--yes").code == 0
+    for ticket in _ticket(project, bind, "--live").values():
+        _as_the_customer(bind, ticket)
+    spec = _spec(project, bind, signers)
+    spec["domains"]["other.example"]["absent"] = True
+    project.write_spec(spec)
+    ticket = _ticket(project, bind, "other.example", "--live")["other.example"]
+    assert ticket["absent"] and not ticket["done"]
+    assert {r["status"] for r in ticket["records"]} == {"pending"}
+    assert {(r["name"], r["type"]) for r in ticket["remove"]} == {
+        (r["name"], r["type"]) for r in ticket["records"]}
+    update = bind.update("other.example")
+    for r in ticket["remove"]:
+        update.delete(r["name"], _rdata(r["type"], r["value"]))
+    bind.send(update)
+    ticket = _ticket(project, bind, "other.example", "--live")["other.example"]
+    assert ticket["done"] and {r["status"] for r in ticket["records"]} == {"done"}, ticket

@@ -185,7 +185,8 @@ def _live(probe: DnsProbe, name: str, rtype: str) -> list[str]:
 def _compare(site: Site, domain: Domain, records: list[RecordSpec], t: Ticket,
              probe: DnsProbe) -> None:
     t.live = True
-    desired = {} if domain.absent else {(r.name, r.type): r for r in records}
+    published = {(r.name, r.type): r for r in records}
+    desired = {} if domain.absent else published
     claims = _claims(site, domain, desired)
     removals: dict[tuple[str, str, str], Removal] = {}
 
@@ -200,7 +201,7 @@ def _compare(site: Site, domain: Domain, records: list[RecordSpec], t: Ticket,
         name = f"{rel}.{domain.zone}" if rel else domain.zone
         mine = desired.get(slot)
         cname = probe.cname(name)
-        if rtype != "CNAME" and cname and (rel, "CNAME") not in desired:
+        if rtype != "CNAME" and cname and (rel, "CNAME") not in published:
             if mine is not None:
                 remove(name, "CNAME", cname, f"a CNAME stands where the {rtype} records must "
                                              "be: delete it first")
@@ -220,6 +221,11 @@ def _compare(site: Site, domain: Domain, records: list[RecordSpec], t: Ticket,
             else:
                 remove(name, rtype, v, "pmgdns's record here goes" + (
                     " (the domain is absent from the spec)" if domain.absent else ""))
+        gone = published.get(slot) if domain.absent else None
+        for v in gone.values if gone is not None else ():
+            for h in live:
+                if _same(rtype, v, h):
+                    remove(name, rtype, h, "the domain is absent from the spec")
         if rtype == "CNAME" and mine is not None and not cname:
             for v in probe.txt(name):
                 remove(name, "TXT", v, "a CNAME stands alone: delete this record first")
@@ -227,7 +233,8 @@ def _compare(site: Site, domain: Domain, records: list[RecordSpec], t: Ticket,
             foreign = [v for v in live if v not in owned]
             after = tuple(foreign + [v for v in want if v not in foreign])
             if tuple(sorted(live)) != tuple(sorted(after)):
-                changes.append(Change(domain.zone, CUSTOMER, "update" if live else "create",
+                action = "create" if not live else "update" if after else "delete"
+                changes.append(Change(domain.zone, CUSTOMER, action,
                                       name, rtype, mine.ttl if mine else domain.ttl, after,
                                       tuple(live)))
     t.rows = [dataclasses.replace(r, status=status.get((r.name, r.type, r.value), PENDING))
