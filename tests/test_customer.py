@@ -164,6 +164,7 @@ def test_a_rotation_and_a_new_node_change_only_the_delegate_zone_and_mx(keys: Ke
     (lambda s: s["domains"]["other.example"].update(tls_rpt={"rua": ["mailto:x@other.example"]}),
      ["domains.other.example.tls_rpt", "other.example differs from that of customer.example"]),
     (lambda s: s["delegate"].update(dkim=[]), ["delegate.dkim", "e.g. [pmga, pmgb]"]),
+    (lambda s: s["delegate"].update(spf="mx1"), ["delegate.spf", "keep the default _spf"]),
     (lambda s: s["delegate"].update(extra=1), ["delegate.extra"]),
     (lambda s: s.pop("delegate"), ["domains.x.example.delegated", "needs a top-level"]),
 ])

@@ -190,6 +190,10 @@ class DelegateFamily(Family):
             what = "absent" if zone.absent else "parked"
             raise c.fail(zpath, f"`{dg.zone}` is {what}, so it cannot hold the delegated "
                                 "records; pick a zone that publishes them")
+        if dg.spf_name in {n.hostname for n in site.gateways} or dg.spf == "*":
+            raise c.fail(("delegate", "spf"), f"`{dg.spf}.{dg.zone}` has an SPF record of its own "
+                                              "(a gateway node's name, or the wildcard); a name "
+                                              "holds one SPF record: keep the default _spf")
         for key, sel in (("selector", site.dkim.selector),
                          ("next", site.dkim.next_selector)):
             if sel is not None and sel not in dg.dkim:
