@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import UsageError
@@ -80,6 +81,7 @@ class Ticket:
     delegate_zone: str | None = None
     absent: bool = False  # the domain is `absent: true`: the rows are to be deleted
     live: bool = False
+    checked: str = ""  # with a resolver: when the DNS was asked, UTC
     removals: list[Removal] = field(default_factory=list)
     taken: list[Taken] = field(default_factory=list)
 
@@ -92,6 +94,7 @@ class Ticket:
                                "delegate_zone": self.delegate_zone, "absent": self.absent,
                                "records": [r.to_json() for r in self.rows]}
         if self.live:
+            out["checked"] = self.checked
             out["remove"] = [r.to_json() for r in self.removals]
             out["takes_away"] = [t.to_json() for t in self.taken]
             out["done"] = self.pending == 0
@@ -185,6 +188,7 @@ def _live(probe: DnsProbe, name: str, rtype: str) -> list[str]:
 def _compare(site: Site, domain: Domain, records: list[RecordSpec], t: Ticket,
              probe: DnsProbe) -> None:
     t.live = True
+    t.checked = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     published = {(r.name, r.type): r for r in records}
     desired = {} if domain.absent else published
     claims = _claims(site, domain, desired)

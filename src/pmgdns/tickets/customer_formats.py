@@ -54,9 +54,10 @@ def _status_note(t: Ticket) -> str:
     if not t.live:
         return ""
     n = t.pending
+    when = f"Checked against the DNS on {t.checked}"
     if n == 0:
-        return "Checked against the DNS today: every record is in place. Nothing to do."
-    return f"Checked against the DNS today: {plural(n, 'item')} to do (marked pending)."
+        return f"{when}: every record is in place. Nothing to do."
+    return f"{when}: {plural(n, 'item')} to do (marked pending)."
 
 
 def ticket_text(tickets: Sequence[Ticket]) -> str:
