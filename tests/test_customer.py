@@ -229,3 +229,10 @@ def test_an_absent_customer_zone_gets_a_ticket_to_delete_the_records(project: Pr
     assert not [m for m in doc["manual"] if m.get("zone") == "other.example."]
     # the delegated domains left share what they shared
     assert records(spec, "customer.example")[("_mta-sts", "CNAME")] == ("_mta-sts.msp.example.",)
+
+
+def test_a_ticket_needs_a_customer_zone(project: Project) -> None:
+    project.write_spec(project.spec())
+    assert_clean_error(project.run("customer-ticket"), "has no `customer` zone",
+                       "targets: [customer]")
+    assert_clean_error(project.run("customer-ticket", "nope.example"), "matches no domain")
