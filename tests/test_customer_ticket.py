@@ -373,3 +373,21 @@ def test_an_absent_customer_zone_is_done_once_its_records_are_gone(
     bind.send(update)
     ticket = _ticket(project, bind, "other.example", "--live")["other.example"]
     assert ticket["done"] and {r["status"] for r in ticket["records"]} == {"done"}, ticket
+
+
+def test_a_node_missing_from_the_delegate_spf_is_fixed_by_apply(
+        project: Project, bind: BindServer) -> None:
+    assert project.run("apply", "--yes").code == 0
+    for ticket in _ticket(project, bind, "--live").values():
+        _as_the_customer(bind, ticket)
+    update = bind.update("msp.example")
+    update.replace("_spf.msp.example.", 3600, "TXT", '"v=spf1 ip4:198.51.100.25 -all"')
+    bind.send(update)
+    code, report = verify_json(project, bind.port)
+    assert code == 1
+    spf = [x for x in report["checks"] if x["subject"] == "customer.example"
+           and x["check"] == "SPF" and x["status"] == "FAIL"]
+    assert spf and all("198.51.100.26" in x["message"] or "2001:db8::25" in x["message"]
+                       for x in spf), spf
+    assert all("run `pmgdns apply`" in x["fix"] and "_spf.msp.example" in x["fix"]
+               and "customer-ticket" not in x["fix"] for x in spf), spf

@@ -312,12 +312,18 @@ class DelegateFamily(Family):
         if not is_delegated(site, domain):
             return []
         fix = PENDING.format(domain=domain.name) if CUSTOMER in domain.targets else APPLY
-        out = [c if c.status == OK or APPLY not in c.fix else
-               Check(c.subject, c.family, c.check, c.status, c.message, fix, c.observed,
-                     c.expected)
-               for c in spf_checks(probe, domain.name, self.name, domain.zone,
-                                   delegated_spf(spf_of(domain), dg.spf_name), "SPF",
-                                   site.gateways)]
+        want = delegated_spf(spf_of(domain), dg.spf_name)
+        out = []
+        for c in spf_checks(probe, domain.name, self.name, domain.zone, want, "SPF",
+                            site.gateways):
+            if c.status != OK and c.observed == want:  # D is right: the include is not
+                c = Check(c.subject, c.family, c.check, c.status, c.message,
+                          f"{APPLY}: {dg.spf_name} lists every node address", c.observed,
+                          c.expected)
+            elif c.status != OK and APPLY in c.fix:
+                c = Check(c.subject, c.family, c.check, c.status, c.message, fix, c.observed,
+                          c.expected)
+            out.append(c)
         signing = {s for s, _ in site.dkim.published()}
         wanted = [(f"{s}._domainkey", "DKIM", s in signing) for s in dg.dkim]
         if _mta_sts(domain) is not None:
