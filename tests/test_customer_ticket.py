@@ -298,6 +298,7 @@ def test_ticket_formats_files_and_bad_requests(project: Project, bind: BindServe
     out = project.root / "tickets"
     result = project.run("customer-ticket", "--format", "markdown", "--out", f"{out}/")
     assert result.code == 0, result.err
+    assert result.err.strip().splitlines()[-1] == f"2 tickets written to {out}/ (one per domain)."
     assert sorted(p.name for p in out.iterdir()) == ["customer.example.md", "other.example.md"]
     md = (out / "customer.example.md").read_text()
     assert "| `pmga._domainkey` | CNAME | 3600 | `pmga._domainkey.msp.example.` |" in md

@@ -478,12 +478,17 @@ def customer_ticket(state: State, domains: tuple[str, ...], fmt: str, out: str |
     live = live or nameserver is not None
     probe = DnsProbe(site, make_resolver(nameserver)) if live else None
     found = customer_tickets(site, domains, probe)
+    written = []
     for path, text in ticket_files(found, fmt, out):
         if path is None:
             state.ui.out(text, nl=False)
         else:
             write_output(path, _redactor(text), TICKET_MARKERS[fmt], "a customer ticket")
-            state.ui.note(f"Ticket written to {path}.")
+            written.append(path)
+    if len(written) == 1:
+        state.ui.note(f"Ticket written to {written[0]}.")
+    elif written:
+        state.ui.note(f"{len(written)} tickets written to {out} (one per domain).")
 
 
 @cli.command()
