@@ -236,3 +236,18 @@ def test_a_ticket_needs_a_customer_zone(project: Project) -> None:
     assert_clean_error(project.run("customer-ticket"), "has no `customer` zone",
                        "targets: [customer]")
     assert_clean_error(project.run("customer-ticket", "nope.example"), "matches no domain")
+
+
+def test_customer_zones_without_delegation_are_warned_about_once(project: Project) -> None:
+    spec = project.spec()
+    spec["domains"].update({"a.example": {"targets": ["customer"]},
+                            "b.example": {"targets": ["customer"]}})
+    project.write_spec(spec)
+    result = project.run("validate")
+    assert result.code == 0, result.err
+    warned = [line for line in result.err.splitlines() if "customer zone(s)" in line]
+    assert len(warned) == 1 and "2 customer zone(s)" in warned[0] and "delegate:" in warned[0]
+    spec["domains"]["a.example"]["delegated"] = False
+    spec["domains"]["b.example"]["delegated"] = False
+    project.write_spec(spec)
+    assert "customer zone(s)" not in project.run("validate").err

@@ -174,6 +174,15 @@ class DelegateFamily(Family):
                     raise c.fail((*d.path, "delegated"),
                                  "needs a top-level `delegate:` (the zone that holds the "
                                  "delegated records); add it or remove `delegated`")
+            direct = [d for d in site.domains.values() if CUSTOMER in d.targets
+                      and not d.absent and not d.options.get("parked")
+                      and d.options.get("delegated") is None]
+            if direct:
+                c.warn(direct[0].path, f"{len(direct)} customer zone(s) hold the DKIM key "
+                                       "themselves: every key rotation (and a new node or "
+                                       "policy, with MTA-STS) needs a new ticket for each; add "
+                                       "`delegate:` so those changes need nothing from the "
+                                       "customers, or set `delegated: false` to keep them direct")
             return
         zone = site.domains.get(dg.zone)
         zpath: Path = ("delegate", "zone")
