@@ -207,10 +207,15 @@ def test_from_spec_to_ticket_to_a_clean_verify(project: Project, bind: BindServe
                        ("delegate", "DKIM delegation"), ("delegate", "MTA-STS delegation"),
                        ("delegate", "TLS-RPT delegation"), ("dkim", "DKIM")}, failed
 
+    ns = f"127.0.0.1:{bind.port}"
+    assert project.run("customer-ticket", "--live", "--nameserver", ns,
+                       "--detailed-exitcode").code == 2
     for ticket in before.values():
         _as_the_customer(bind, ticket)
 
     after = _ticket(project, bind, "--live")
+    assert project.run("customer-ticket", "--live", "--nameserver", ns,
+                       "--detailed-exitcode").code == 0
     for domain, ticket in after.items():
         assert {r["status"] for r in ticket["records"]} == {"done"}, domain
         assert ticket["remove"] == [] and ticket["done"] is True, domain

@@ -465,9 +465,11 @@ def ptr_ticket(state: State, fmt: str) -> None:
               help="Compare with what the DNS holds today: done/pending, what to replace.")
 @click.option("--nameserver", metavar="HOST[:PORT]",
               help="With --live: ask this server instead of the system's resolver.")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="With --live: exit 2 when a customer still has something to do.")
 @pass_state
 def customer_ticket(state: State, domains: tuple[str, ...], fmt: str, out: str | None,
-                    live: bool, nameserver: str | None) -> None:
+                    live: bool, nameserver: str | None, detailed_exitcode: bool) -> None:
     """The request for the DNS host of each `customer` zone: the records to set, ready to
     paste; with --live, what the DNS holds today and what is still pending."""
     from .api import TICKET_MARKERS, customer_tickets, ticket_files
@@ -489,6 +491,8 @@ def customer_ticket(state: State, domains: tuple[str, ...], fmt: str, out: str |
         state.ui.note(f"Ticket written to {written[0]}.")
     elif written:
         state.ui.note(f"{len(written)} tickets written to {out} (one per domain).")
+    if detailed_exitcode and any(t.pending for t in found):
+        raise click.exceptions.Exit(ExitCode.CHANGES)
 
 
 @cli.command()
