@@ -155,7 +155,7 @@ def error_line(run: Run) -> str:
 
 
 TOP_KEYS = ("version", "gateway", "gateways", "dkim", "defaults", "domains", "providers",
-            "firewall", "retired_gateways")
+            "firewall", "retired_gateways", "delegate")
 
 
 def assert_spec_error(run: Run, spec_file: str) -> None:

@@ -33,7 +33,8 @@ from pmgdns.cli import cli
 ROOT = Path(__file__).resolve().parent.parent
 HOOKS = ROOT / ".pre-commit-hooks.yaml"
 PACKAGE_DATA = ["pmgdns/py.typed", "pmgdns/templates/site.yaml",
-                "pmgdns/schemas/plan.schema.json", "pmgdns/schemas/verify.schema.json"]
+                "pmgdns/schemas/plan.schema.json", "pmgdns/schemas/verify.schema.json",
+                "pmgdns/schemas/customer-ticket.schema.json"]
 
 
 def run(cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None,

@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from .core.errors import (
     Interrupted,
@@ -31,10 +32,16 @@ from .plan.engine import Applied, ApplyReport, Engine, PlanResult, select_domain
 from .plan.lock import apply_lock
 from .plan.takes_away import check as check_takes_away
 from .spec.model import Site
+from .tickets.customer import Ticket, tickets
+from .tickets.customer_formats import EXTENSIONS, FORMATS, MARKERS
 from .zones import render as renderlib
+from .zones.customer import customer_manual
 from .zones.provider_classes import check_provider_classes
 from .zones.records import domain_records
 from .zones.render import processor_config
+
+if TYPE_CHECKING:
+    from .verify.probe import DnsProbe
 
 Progress = Callable[[int, int], None]
 
@@ -108,9 +115,10 @@ def notes(site: Site) -> list[str]:
     return [n for f in FAMILIES for n in f.notes(site)]
 
 
-def manual_steps(site: Site) -> list[dict[str, str]]:
-    """The `manual` entries of a plan (spec-v1 §5): what only the hoster can do."""
-    return [m for f in FAMILIES for m in f.manual(site)]
+def manual_steps(site: Site, domains: Sequence[str] | None = None) -> list[dict[str, str]]:
+    """The `manual` entries of a plan (spec-v1 §5): what only the hoster can do, and the records
+    of the (chosen) customer zones (§7.2), which only the customer's DNS host can set."""
+    return [m for f in FAMILIES for m in f.manual(site)] + customer_manual(site, domains)
 
 
 def plan(workspace: Workspace, site: Site, patterns: Sequence[str] = (),
@@ -132,7 +140,7 @@ def plan(workspace: Workspace, site: Site, patterns: Sequence[str] = (),
                         progress=progress, in_process=in_process)
         extra.append(changed.note())
     result = engine.plan()
-    return PlanRun(engine, result, manual_steps(site),
+    return PlanRun(engine, result, manual_steps(site, engine.domains),
                    notes(site) + plan_notes(site, result, engine.domains) + extra)
 
 
@@ -204,7 +212,8 @@ def _apply(workspace: Workspace, site: Site, patterns: Sequence[str] = (), *,
             engine = workspace.engine(site, chosen, parallel, progress, in_process=True)
             planfile.check_inputs(doc, plan_file, site, engine.domains,
                                   planfile.zones_digest(site, engine.domains, workspace.zones_dir))
-            run = PlanRun(engine, engine.plan(), manual_steps(site), notes(site))
+            run = PlanRun(engine, engine.plan(), manual_steps(site, engine.domains),
+                          notes(site))
             planfile.check_targets(doc, plan_file, run.result)
             planfile.check_shown(doc, plan_file, run.result, run.manual,
                                  run.notes + plan_notes(site, run.result, engine.domains))
@@ -230,6 +239,28 @@ def _apply(workspace: Workspace, site: Site, patterns: Sequence[str] = (), *,
         if not run.result.has_changes:
             return ApplyOutcome(run, None)
         return ApplyOutcome(run, run.engine.apply(run.result, force=force, progress=applied))
+
+
+def customer_tickets(site: Site, patterns: Sequence[str] = (),
+                     probe: DnsProbe | None = None) -> list[Ticket]:
+    """The requests for the customers' DNS hosts (spec-v1 §7.2), one per chosen `customer`
+    zone; compared with the DNS through `probe` (`verify.probe.DnsProbe`) when given."""
+    return tickets(site, patterns, probe)
+
+
+def ticket_files(found: Sequence[Ticket], fmt: str,
+                 out: str | None) -> list[tuple[str | None, str]]:
+    """(path, text) of the tickets in `fmt`: one text for all (to `out`, or stdout when None),
+    or, when `out` names a directory (ends with `/` or is one), one file per domain in it."""
+    render = FORMATS[fmt]
+    if out is not None and (out.endswith(os.sep) or os.path.isdir(out)):
+        os.makedirs(out, exist_ok=True)
+        return [(os.path.join(out, f"{t.domain}.{EXTENSIONS[fmt]}"), render([t]))
+                for t in found]
+    return [(out, render(found))]
+
+
+TICKET_MARKERS = MARKERS
 
 
 def validate(workspace: Workspace, site: Site) -> list[str]:
@@ -267,9 +298,9 @@ def validate(workspace: Workspace, site: Site) -> list[str]:
     return warnings
 
 
-__all__ = ["ApplyOutcome", "ChangedDomains", "PlanRun", "Workspace", "apply", "changed_since",
-           "check_provider_classes", "manual_steps", "notes", "plan", "validate",
-           "write_plan_file"]
+__all__ = ["TICKET_MARKERS", "ApplyOutcome", "ChangedDomains", "PlanRun", "Workspace", "apply",
+           "changed_since", "check_provider_classes", "customer_tickets", "manual_steps", "notes",
+           "plan", "ticket_files", "validate", "write_plan_file"]
 
 
 @dataclass

@@ -455,6 +455,46 @@ def ptr_ticket(state: State, fmt: str) -> None:
     state.ui.out(text, nl=False)
 
 
+@cli.command("customer-ticket")
+@click.argument("domains", nargs=-1, metavar="[DOMAIN]...")
+@click.option("--format", "fmt", type=REPORT_FORMATS, default="text", show_default=True,
+              help="markdown and html are what you mail to a customer.")
+@click.option("--out", "out", metavar="FILE|DIR/",
+              help="Write to FILE (one ticket for all), or one file per domain into DIR/.")
+@click.option("--live", is_flag=True,
+              help="Compare with what the DNS holds today: done/pending, what to replace.")
+@click.option("--nameserver", metavar="HOST[:PORT]",
+              help="With --live: ask this server instead of the system's resolver.")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="With --live: exit 2 when a customer still has something to do.")
+@pass_state
+def customer_ticket(state: State, domains: tuple[str, ...], fmt: str, out: str | None,
+                    live: bool, nameserver: str | None, detailed_exitcode: bool) -> None:
+    """The request for the DNS host of each `customer` zone: the records to set, ready to
+    paste; with --live, what the DNS holds today and what is still pending."""
+    from .api import TICKET_MARKERS, customer_tickets, ticket_files
+    from .core.files import write_output
+    from .verify.probe import DnsProbe, make_resolver
+
+    site = state.load()
+    live = live or nameserver is not None
+    probe = DnsProbe(site, make_resolver(nameserver)) if live else None
+    found = customer_tickets(site, domains, probe)
+    written = []
+    for path, text in ticket_files(found, fmt, out):
+        if path is None:
+            state.ui.out(text, nl=False)
+        else:
+            write_output(path, _redactor(text), TICKET_MARKERS[fmt], "a customer ticket")
+            written.append(path)
+    if len(written) == 1:
+        state.ui.note(f"Ticket written to {written[0]}.")
+    elif written:
+        state.ui.note(f"{len(written)} tickets written to {out} (one per domain).")
+    if detailed_exitcode and any(t.pending for t in found):
+        raise click.exceptions.Exit(ExitCode.CHANGES)
+
+
 @cli.command()
 @click.argument("domains", nargs=-1, metavar="[DOMAIN]...")
 @click.option("--nameserver", metavar="HOST[:PORT]",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from . import (
     caa,
+    delegate,
     delegation,
     dkim,
     dmarc,
@@ -43,6 +44,7 @@ FAMILIES: tuple[Family, ...] = (
     tls_rpt.FAMILY,
     caa.FAMILY,
     tlsa.FAMILY,
+    delegate.FAMILY,
     smtp.FAMILY,
     dnsbl.FAMILY,
     firewall.FAMILY,

@@ -161,6 +161,12 @@ class Family:
         """The records this family publishes in `domain`'s zone (never called when absent)."""
         return ()
 
+    def displaces(self, site: Site, domain: Domain) -> frozenset[Slot]:
+        """Slots where this family publishes in place of the other families in `domain` (a
+        delegated domain's CNAMEs stand where its DKIM keys were): their records there are left
+        out."""
+        return frozenset()
+
     def files(self, site: Site) -> dict[str, str]:
         """Files `render` writes beside the zones: {path: text}."""
         return {}
@@ -194,6 +200,10 @@ class Family:
 
     def domain_checks(self, probe: Probe, domain: Domain) -> list[Check]:
         return []
+
+    def checks_instead_of(self, site: Site, domain: Domain) -> frozenset[str]:
+        """Families whose `domain_checks` this family makes in their place for `domain`."""
+        return frozenset()
 
     def node_checks(self, probe: Probe, node: Gateway) -> list[Check]:
         return []

@@ -18,6 +18,7 @@ from ..spec.model import ENV_REF, SOURCE_ID, Domain, Gateway, Site, zone_of
 from ..spec.reading import Path, load_located
 from ..spec.values import Checker, shown
 from . import FAMILIES
+from .delegation import CUSTOMER
 
 DEFAULT_CONFIG = "config/site.yaml"
 MAX_SPEC = 64 * MiB  # bytes; a spec of 10,000 domains is well under 1 MiB
@@ -26,13 +27,15 @@ LOCAL_PROVIDER: dict[str, Any] = {
     "class": "pmgdns.providers.local.LocalZoneFileProvider",
     "directory": "./build/zones",
 }
+# the built-in `customer` target (spec-v1 §7.2): zones the customer's own DNS host holds
+CUSTOMER_PROVIDER: dict[str, Any] = {"class": "pmgdns.providers.customer.CustomerProvider"}
 CORE_DEFAULTS: dict[str, Any] = {"ttl": 3600, "targets": ["local"]}
 SECRET_KEY = re.compile(
     r"(token|secret|password|passwd|api_?key|access_key_id|credential|private_key)", re.I
 )
 
-__all__ = ["DEFAULT_CONFIG", "ENV_REF", "SOURCE_ID", "Domain", "Gateway", "Site", "load_site",
-           "parse_site", "zone_of"]
+__all__ = ["CUSTOMER", "DEFAULT_CONFIG", "ENV_REF", "SOURCE_ID", "Domain", "Gateway", "Site",
+           "load_site", "parse_site", "zone_of"]
 
 
 def domain_keys() -> tuple[str, ...]:
@@ -114,6 +117,10 @@ def _providers(c: Checker, value: Any) -> dict[str, dict[str, Any]]:
         p = (*path, name)
         if name in RESERVED_PROVIDERS:
             raise c.fail(p, f"`{name}` is reserved for pmgdns's own zone source; pick another name")
+        if name == CUSTOMER:
+            raise c.fail(p, "`customer` is built in: it names zones the customer's own DNS host "
+                            "holds, which pmgdns never applies (spec-v1 §7.2); give this "
+                            "provider another name")
         if not re.match(r"^[A-Za-z0-9_-]+$", name):
             raise c.fail(p, "provider names may hold letters, digits, `-` and `_` only")
         conf = c.mapping(conf, p, None)
@@ -125,6 +132,7 @@ def _providers(c: Checker, value: Any) -> dict[str, dict[str, Any]]:
         out[name] = dict(conf)
     if "local" not in out:
         out["local"] = dict(LOCAL_PROVIDER)
+    out[CUSTOMER] = dict(CUSTOMER_PROVIDER)
     return out
 
 
@@ -164,6 +172,12 @@ def _targets(c: Checker, value: Any, path: Path, providers: Mapping[str, Any]) -
                                           f"`providers:` or use one of: {known}")
         if t not in out:
             out.append(t)
+    if CUSTOMER in out and len(out) > 1:
+        other = next(t for t in out if t != CUSTOMER)
+        raise c.fail((*path, str(value.index(other))),
+                     f"`{other}` stands beside `customer`: a zone is held by the customer or by "
+                     f"you, not both; keep `customer` alone (the customer's DNS host holds the "
+                     f"zone and gets a ticket) or remove it (you hold the zone at `{other}`)")
     return out
 
 

@@ -34,6 +34,7 @@ from ..core.errors import (
     UnsafePlanError,
 )
 from ..core.redact import SECRET_MIN_LENGTH, Redactor
+from ..families.loader import CUSTOMER
 from ..providers.pacing import suggested_workers_for
 from ..spec.model import ENV_REF, SOURCE_ID, Site
 from ..spec.values import shown
@@ -127,6 +128,7 @@ class ApplyReport:
 # Providers whose planning is CPU-bound here (files, AXFR on a near server): threads only add
 # overhead under the GIL (measured: bench/run.py). Remote HTTP APIs wait on latency instead.
 LOCAL_CLASSES = ("pmgdns.providers.local.", "pmgdns.providers.rfc2136.",
+                 "pmgdns.providers.customer.",
                  "octodns_bind.", "octodns.provider.yaml.")
 REMOTE_PARALLEL = 4
 
@@ -382,6 +384,9 @@ class Engine:
                             f"{self.redactor(' '.join(str(exc).split()))}") from None
         out = []
         for target_id in self.site.domains[domain].targets:
+            if target_id == CUSTOMER:  # never applied: the plan's `manual` list has its records
+                self._tick()
+                continue
             target = manager.providers[target_id]
             try:
                 plan = target.plan(zone, processors=processors)

@@ -18,6 +18,7 @@ from typing import Any
 from ..core.errors import PmgdnsError
 from ..core.text import visible
 from ..families.base import DMARC, SPF, Change
+from ..families.delegate import delegate_of
 from ..families.spf import is_domain_name, is_sender, sender_key, spf_of
 from ..spec.model import Domain, Site
 
@@ -127,6 +128,9 @@ def _spf(site: Site, domain: Domain, c: Change) -> list[Taken]:
     dropped = spf.dropped()
     parked = bool(domain.options.get("parked"))
     nodes = _node_terms(site)
+    dg = delegate_of(site)
+    if dg is not None:  # the delegate's _spf follows the nodes: never taken (spec-v1 §7.1)
+        nodes = nodes | {f"include:{dg.spf_name}"}
     path = _path(domain)
     out = []
     for value in old:

@@ -22,7 +22,7 @@ from typing import Any
 
 from .. import __version__
 
-__all__ = ["verify_html", "plan_html", "FAMILY_LABELS"]
+__all__ = ["verify_html", "plan_html", "FAMILY_LABELS", "esc", "page"]
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 RANK = {OK: 0, WARN: 1, FAIL: 2}
@@ -37,7 +37,7 @@ FAMILY_LABELS: dict[str, str] = {
     "delegation": "Delegation", "dnssec": "DNSSEC", "mx": "MX", "spf": "SPF",
     "wildcard_spf": "Wildcard SPF", "dmarc": "DMARC", "dmarc_reports": "DMARC reports",
     "dkim": "DKIM", "mta_sts": "MTA-STS", "tls_rpt": "TLS-RPT", "tlsa": "TLSA", "caa": "CAA",
-    "parked": "Parked", "firewall": "Firewall",
+    "parked": "Parked", "firewall": "Firewall", "delegate": "Delegated records",
 }
 
 # C0/C1 controls (tab and newline kept), lone surrogates, and bidi controls that could make a
@@ -170,6 +170,11 @@ def _page(title: str, css: str, body: Iterable[str], js: str | None = None) -> s
     head = _HEAD.format(csp=_csp(css, js), version=esc(__version__), title=esc(title), css=css)
     tail = f"<script>{js}</script>\n" if js is not None else ""
     return head + "".join(body) + tail + "</body>\n</html>\n"
+
+
+def page(title: str, body: Iterable[str]) -> str:
+    """A self-contained page in the plan report's style (tickets use it)."""
+    return _page(title, _PLAN_CSS, body)
 
 
 def _plural(n: int, word: str) -> str:
@@ -410,7 +415,19 @@ def plan_html(doc: Mapping[str, Any], title: str = "pmgdns plan") -> str:
         out.extend(_change_row(c) for c in cs)
         out.append("</tbody></table></section>\n")
 
-    manual = list(doc.get("manual", []))
+    everything = list(doc.get("manual", []))
+    manual = [m for m in everything if isinstance(m, dict) and m.get("kind", "ptr") == "ptr"]
+    customer = [m for m in everything if isinstance(m, dict) and m.get("kind") == "customer"]
+    if customer:
+        out.append('<h2>Customer zones</h2>\n<p id="customer">Applied nowhere: the customer\'s '
+                   "DNS host sets these; <code>pmgdns customer-ticket</code> writes the "
+                   'request.</p>\n<table class="changes"><thead><tr><th>name</th><th>TTL</th>'
+                   "<th>type</th><th>value</th></tr></thead><tbody>\n")
+        for m in customer:
+            out.append(f"<tr><td><code>{esc(m.get('name', ''))}</code></td>"
+                       f"<td>{esc(m.get('ttl', ''))}</td><td>{esc(m.get('type', ''))}</td>"
+                       f"<td><code>{esc(m.get('value', ''))}</code></td></tr>\n")
+        out.append("</tbody></table>\n")
     if manual:
         out.append('<h2>Manual step</h2>\n<p id="manual">Only the hoster can set reverse DNS; '
                    "<code>pmgdns ptr-ticket</code> writes the request.</p>\n<ul>\n")

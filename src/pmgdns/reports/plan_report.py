@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..core.text import visible
+from ..core.text import plural, visible
 from ..plan.engine import Change, PlanResult
 from ..plan.takes_away import Taken
 
@@ -125,13 +125,30 @@ def plan_text(result: PlanResult, manual: Sequence[dict[str, str]], notes: Seque
             lines.append("")
         for u in result.unsafe:
             lines.append(style(f"Warning: {visible(u)} (apply needs --force)", "yellow"))
-    if manual:
+    ptr = [m for m in manual if m.get("kind") == "ptr"]
+    if ptr:
         if lines and lines[-1]:
             lines.append("")
         lines.append("Manual step (only the hoster can do this; `pmgdns ptr-ticket` writes the "
                      "request):")
-        for m in manual:
+        for m in ptr:
             lines.append(f"  PTR {m['address']} -> {m['name']}")
+    customers = _customer_zones(manual)
+    if len(customers) > SUMMARY_ABOVE and not verbose:
+        if lines and lines[-1]:
+            lines.append("")
+        lines.append(f"{len(customers)} customer zones ({plural(len(manual) - len(ptr), 'record')})"
+                     " are applied nowhere: their DNS hosts set them; `pmgdns customer-ticket` "
+                     "writes the requests (-v lists them here)")
+        customers = {}
+    for zone, entries in customers.items():
+        if lines and lines[-1]:
+            lines.append("")
+        lines.append(f"Customer zone {visible(zone)} (applied nowhere; its DNS host sets these; "
+                     f"`pmgdns customer-ticket {visible(zone[:-1])}` writes the request):")
+        for m in entries:
+            lines.append(f"  {visible(m['name'])} {m['ttl']} {m['type']} "
+                         f"{_shown_value(m['type'], m['value'])}")
     if result.has_changes:
         lines.append("")
         lines.append(style(summary_line(result), "bold"))
@@ -189,12 +206,34 @@ def plan_markdown(result: PlanResult, manual: Sequence[dict[str, str]],
         lines += ["", f"> **Warning:** {_md_cell(u)} (apply needs `--force`)"]
     for n in notes:
         lines += ["", f"> **Note:** {_md_cell(n)}"]
-    if manual:
+    ptr = [m for m in manual if m.get("kind") == "ptr"]
+    if ptr:
         lines += ["", "**Manual step** (the hoster sets reverse DNS; `pmgdns ptr-ticket` writes "
                       "the request):", ""]
-        for m in manual:
+        for m in ptr:
             lines.append(f"- PTR `{m['address']}` → `{m['name']}`")
+    for zone, entries in _customer_zones(manual).items():
+        lines += ["", f"**Customer zone** {md_code(zone)} (applied nowhere; its DNS host sets "
+                      f"these; `pmgdns customer-ticket {_md_cell(zone[:-1])}` writes the "
+                      "request):", "", "| Name | TTL | Type | Value |", "|---|---|---|---|"]
+        for m in entries:
+            lines.append(f"| {md_code(m['name'])} | {m['ttl']} | {m['type']} | "
+                         f"{md_code(m['value'])} |")
     return "\n".join(lines) + "\n"
+
+
+def _customer_zones(manual: Sequence[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
+    """The `customer` entries of a plan's manual list, by zone."""
+    out: dict[str, list[dict[str, str]]] = {}
+    for m in manual:
+        if m.get("kind") == "customer":
+            out.setdefault(m["zone"], []).append(m)
+    return out
+
+
+def _shown_value(rtype: str, value: str) -> str:
+    """A value as a zone file writes it: TXT quoted and escaped."""
+    return f'"{presented(value)}"' if rtype == "TXT" else visible(value)
 
 
 def plan_json_data(result: PlanResult, manual: Sequence[dict[str, str]],

@@ -24,6 +24,7 @@ from ..core.libraries import quiet_import
 from ..families import FAMILIES
 from ..families.checking import APPLY, FAIL, OK, WARN, Check, Probe, VerifyOptions
 from ..spec.model import Domain, Gateway, Site
+from .customer import customer_fixes
 from .probe import DnsProbe, make_resolver
 
 with quiet_import("checkdmarc"):
@@ -73,8 +74,11 @@ def _domain_checks(probe: Probe, domain: Domain) -> list[Check]:
     if domain.absent:
         return []
     out: list[Check] = []
+    instead = frozenset().union(*(f.checks_instead_of(probe.site, domain) for f in FAMILIES))
     for family in FAMILIES:
-        out.extend(family.domain_checks(probe, domain))
+        if family.name not in instead:
+            out.extend(family.domain_checks(probe, domain))
+    out = customer_fixes(probe.site, domain, out)
     if any(c.family == "delegation" and c.status == FAIL for c in out):
         # what the world sees of this domain is not what pmgdns applied: apply cannot help
         out = [replace(c, fix=UNREACHED) if c.family != "delegation" and APPLY in c.fix else c

@@ -34,8 +34,15 @@ def domain_records(site: Site, domain: Domain) -> list[RecordSpec]:
     if domain.absent:
         return []
     out: list[RecordSpec] = []
+    displaced = {f.name: f.displaces(site, domain) for f in FAMILIES}
+    taken = [slots for slots in displaced.values() if slots]
     for family in FAMILIES:
-        out.extend(family.records(site, domain))
+        records = family.records(site, domain)
+        if taken:
+            mine = displaced[family.name]
+            others = frozenset().union(*(s for s in taken if s is not mine))
+            records = [r for r in records if (r.name, r.type) not in others]
+        out.extend(records)
     return sorted(out)
 
 

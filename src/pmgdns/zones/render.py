@@ -19,6 +19,7 @@ from .. import __version__
 from ..core.errors import FileProblem
 from ..core.files import head_of, read_text, replace_file
 from ..families import FAMILIES
+from ..families.loader import CUSTOMER
 from ..families.mta_sts import POLICY_DIR, policy_path
 from ..providers.pacing import PACED_CLASSES
 from ..spec.model import SOURCE_ID, RecordSpec, Site
@@ -89,7 +90,7 @@ def octodns_config(site: Site, zones_dir: str = ZONES_DIR,
         }
     }
     for name, conf in site.providers.items():
-        if domains is None or name in used:
+        if (domains is None and name != CUSTOMER) or name in used:
             providers[name] = provider_config(conf)
     return {
         "manager": {
