@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from ..core.errors import PlanFileError, StalePlanError
 from ..core.files import read_text, write_output
 from ..spec.model import Site
 from ..zones.render import ZONES_DIR, zone_file_path
-from .engine import PlanResult, octodns_checksum
+from .engine import Change, PlanResult, octodns_checksum
 
 FORMAT = "pmgdns-plan"
 
@@ -34,7 +35,8 @@ def zones_digest(site: Site, domains: Sequence[str], zones_dir: str = ZONES_DIR)
 
 
 def plan_document(site: Site, result: PlanResult, zones_sha: str) -> dict[str, Any]:
-    """What `plan --out` writes. Holds DNS data and digests only: no secrets."""
+    """What `plan --out` writes. Holds DNS data and digests only: no secrets. Its `changes`
+    are the plan's own (read as they are written: `write_plan`)."""
     return {
         "format": FORMAT,
         "version": 1,
@@ -47,7 +49,7 @@ def plan_document(site: Site, result: PlanResult, zones_sha: str) -> dict[str, A
         "checksum": result.checksum,
         "targets": result.target_digests,
         "summary": result.summary(),
-        "changes": [c.to_json() for c in result.changes],
+        "changes": result.changes,
     }
 
 
@@ -62,8 +64,24 @@ def empty_checksum() -> str:
 
 
 def write_plan(path: str, document: dict[str, Any]) -> None:
-    """Write a plan file atomically; only over a plan file (never over the spec, say)."""
-    write_output(path, json.dumps(document, indent=2) + "\n", MARKER, "a plan file")
+    """Write a plan file atomically; only over a plan file (never over the spec, say). The
+    changes are written one at a time, as `json.dumps(document, indent=2)` would write them."""
+    write_output(path, _pieces(document), MARKER, "a plan file")
+
+
+def _pieces(document: dict[str, Any]) -> Iterator[str]:
+    changes = document.get("changes", [])
+    head = json.dumps({k: v for k, v in document.items() if k != "changes"}, indent=2)
+    yield head[:-2] + ',\n  "changes": '
+    if not changes:
+        yield "[]"
+    else:
+        yield "[\n"
+        for i, c in enumerate(changes):
+            item = c.to_json() if isinstance(c, Change) else c
+            yield (",\n" if i else "") + textwrap.indent(json.dumps(item, indent=2), "    ")
+        yield "\n  ]"
+    yield "\n}\n"
 
 
 def read_plan(path: str) -> dict[str, Any]:
@@ -147,9 +165,11 @@ def check_targets(document: dict[str, Any], path: str, fresh: PlanResult) -> Non
                             "`pmgdns plan --out`")
     for c in changes:
         planned.setdefault((str(c.get("zone")), str(c.get("target"))), []).append(c)
-    now = {k: [c.to_json() for c in v] for k, v in fresh.by_zone_target().items()}
-    differing = sorted(k for k in set(planned) | set(now)
-                       if _canon(planned.get(k, [])) != _canon(now.get(k, [])))
+    differing = []
+    for key, now in fresh.by_zone_target().items():  # one (zone, target) at a time
+        if _canon(planned.pop(key, [])) != _canon([c.to_json() for c in now]):
+            differing.append(key)
+    differing = sorted(differing + list(planned))  # planned then, no changes now
     reviewed = document.get("targets")
     now_digests = fresh.target_digests
     moved = sorted(k for k in set(reviewed or {}) | set(now_digests)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..core.text import visible
@@ -62,9 +62,28 @@ def _change_lines(c: Change, style: Styler, limit: int) -> list[str]:
 
 
 SUMMARY_ABOVE = 10  # (zone, target) pairs; more than that print one table row each unless -v
+TOTALS_ABOVE = 200  # (zone, target) pairs; more than that print one row per target unless -v
 
 
-def _table(groups: dict[tuple[str, str], list[Change]], style: Styler) -> list[str]:
+def _totals(groups: Mapping[tuple[str, str], list[Change]], style: Styler) -> list[str]:
+    """One row per target (zones, adds, changes, destroys): a fleet's plan on one screen."""
+    rows: dict[str, list[int]] = {}
+    for (_, target), changes in groups.items():
+        row = rows.setdefault(target, [0, 0, 0, 0])
+        row[0] += 1
+        for c in changes:
+            row[1 + list(SYMBOL).index(c.action)] += 1
+    twidth = max(len("target"), *(len(t) for t in rows))
+    lines = [f"  {'target':<{twidth}}    zones     add    change   destroy"]
+    for target, (zones, add, change, destroy) in rows.items():
+        lines.append(f"  {target:<{twidth}}  {zones:>7}  {style(f'{add:>6}', 'green')}  "
+                     f"{style(f'{change:>8}', 'yellow')}  {style(f'{destroy:>8}', 'red')}")
+    lines.append(f"  ({len(groups)} zones and targets with changes; -v or --format json for "
+                 "every record)")
+    return lines
+
+
+def _table(groups: Mapping[tuple[str, str], list[Change]], style: Styler) -> list[str]:
     width = max(len(z) for z, _ in groups)
     twidth = max(len(t) for _, t in groups)
     lines = [f"  {'zone':<{width}}  {'target':<{twidth}}    add  change  destroy"]
@@ -83,7 +102,11 @@ def plan_text(result: PlanResult, manual: Sequence[dict[str, str]], notes: Seque
     if not result.has_changes:
         lines.append("No changes. The DNS matches the spec.")
     groups = result.by_zone_target()
-    if len(groups) > SUMMARY_ABOVE and not verbose:
+    if len(groups) > TOTALS_ABOVE and not verbose:
+        lines.extend(_totals(groups, style))
+        lines.append("")
+        groups = {}
+    elif len(groups) > SUMMARY_ABOVE and not verbose:
         lines.extend(_table(groups, style))
         lines.append("")
         groups = {}
