@@ -481,7 +481,8 @@ class Engine:
     def _octodns_plans(self, result: PlanResult, report: ApplyReport) -> Iterator[ZonePlan]:
         """`result`'s plans with octoDNS's Plan objects, in order. Those not kept (planned in
         worker processes, or too many to hold) are planned again here a batch at a time, just
-        before they are applied, and each must come out as it was planned."""
+        before they are applied, and each must come out as it was planned, from what the
+        target held when it was planned."""
         if all(zp.plan is not None for zp in result.zone_plans):
             yield from result.zone_plans
             return
@@ -503,7 +504,7 @@ class Engine:
                 fresh = []
                 for zp in batch:
                     now = again.pop((zp.zone, zp.target), None)
-                    if now is None or now.data_sha != zp.data_sha:
+                    if now is None or (now.data_sha, now.digest) != (zp.data_sha, zp.digest):
                         raise _stale(report, plans[i:], zp)
                     fresh.append(now)
                 if again:  # a target of a zone in the batch has changes it did not have
