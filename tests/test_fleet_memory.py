@@ -125,3 +125,16 @@ def test_a_plan_file_is_written_as_json_dumps_writes_it(project: Project,
     assert len(doc["changes"]) == doc["summary"]["create"] == (N + 1) * 5 + 3
     empty = {"format": planfile.FORMAT, "changes": []}
     assert "".join(planfile._pieces(empty)) == json.dumps(empty, indent=2) + "\n"
+
+
+def test_json_output_is_streamed_as_json_dumps_writes_it(project: Project) -> None:
+    project.write_spec(fleet(project))
+    run = api.plan(api.Workspace(), api.Workspace().load())
+    whole = json.dumps(plan_report.plan_json_data(run.result, run.manual, run.notes),
+                       indent=2) + "\n"
+    pieces = list(plan_report.plan_json_pieces(run.result, run.manual, run.notes))
+    assert len(pieces) > len(run.result.changes) and "".join(pieces) == whole
+    assert project.run("plan", "--format", "json").out == whole
+    nothing = engine.PlanResult([], planfile.empty_checksum())
+    assert plan_report.plan_json(nothing, [], []) == json.dumps(
+        plan_report.plan_json_data(nothing, [], []), indent=2) + "\n"

@@ -251,7 +251,8 @@ def _print_plan(state: State, run: PlanRun, fmt: str) -> None:
         doc = _redacted(output.plan_json_data(run.result, run.manual, run.notes))
         ui.out(plan_html(doc), nl=False)
     elif fmt == "json":
-        ui.out(output.plan_json(run.result, run.manual, run.notes), nl=False)
+        for piece in output.plan_json_pieces(run.result, run.manual, run.notes):
+            ui.out(piece, nl=False)
     elif fmt == "markdown":
         ui.out(output.plan_markdown(run.result, run.manual, run.notes), nl=False)
     else:

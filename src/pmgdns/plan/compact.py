@@ -244,6 +244,19 @@ class Collector:
         return h.hexdigest()
 
 
+def json_list(items: Iterable[Any]) -> Iterator[str]:
+    """A list of `Change`s (or JSON values) one member at a time, as `json.dumps(..., indent=2)`
+    writes it as the value of a top-level key."""
+    first = True
+    for item in items:
+        if isinstance(item, Change):
+            item = item.to_json()
+        text = "\n".join("    " + line for line in json.dumps(item, indent=2).split("\n"))
+        yield ("[\n" if first else ",\n") + text
+        first = False
+    yield "[]" if first else "\n  ]"
+
+
 def data_json(data: Any) -> str:
     """octoDNS's plan data as `json.dumps` writes it inside the checksum's list."""
     return json.dumps(data)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import textwrap
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +14,8 @@ from ..core.errors import PlanFileError, StalePlanError
 from ..core.files import read_text, write_output
 from ..spec.model import Site
 from ..zones.render import ZONES_DIR, zone_file_path
-from .engine import Change, PlanResult, octodns_checksum
+from .compact import json_list
+from .engine import PlanResult, octodns_checksum
 
 FORMAT = "pmgdns-plan"
 
@@ -70,17 +70,9 @@ def write_plan(path: str, document: dict[str, Any]) -> None:
 
 
 def _pieces(document: dict[str, Any]) -> Iterator[str]:
-    changes = document.get("changes", [])
     head = json.dumps({k: v for k, v in document.items() if k != "changes"}, indent=2)
     yield head[:-2] + ',\n  "changes": '
-    if not changes:
-        yield "[]"
-    else:
-        yield "[\n"
-        for i, c in enumerate(changes):
-            item = c.to_json() if isinstance(c, Change) else c
-            yield (",\n" if i else "") + textwrap.indent(json.dumps(item, indent=2), "    ")
-        yield "\n  ]"
+    yield from json_list(document.get("changes", []))
     yield "\n}\n"
 
 

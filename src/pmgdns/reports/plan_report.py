@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..core.text import visible
+from ..plan.compact import json_list
 from ..plan.engine import Change, PlanResult
 
 Styler = Callable[[str, str], str]
@@ -186,10 +187,10 @@ def plan_markdown(result: PlanResult, manual: Sequence[dict[str, str]],
 
 
 def plan_json_data(result: PlanResult, manual: Sequence[dict[str, str]],
-                   notes: Sequence[str]) -> dict[str, Any]:
+                   notes: Sequence[str], changes: bool = True) -> dict[str, Any]:
     return {
         "version": 1,
-        "changes": [c.to_json() for c in result.changes],
+        "changes": [c.to_json() for c in result.changes] if changes else [],
         "summary": result.summary(),
         "manual": list(manual),
         "checksum": result.checksum,
@@ -200,4 +201,14 @@ def plan_json_data(result: PlanResult, manual: Sequence[dict[str, str]],
 
 def plan_json(result: PlanResult, manual: Sequence[dict[str, str]],
               notes: Sequence[str]) -> str:
-    return json.dumps(plan_json_data(result, manual, notes), indent=2) + "\n"
+    return "".join(plan_json_pieces(result, manual, notes))
+
+
+def plan_json_pieces(result: PlanResult, manual: Sequence[dict[str, str]],
+                     notes: Sequence[str]) -> Iterator[str]:
+    """`plan_json`, one change at a time (a fleet's plan is never all in memory as JSON)."""
+    rest = plan_json_data(result, manual, notes, changes=False)
+    del rest["version"], rest["changes"]
+    yield '{\n  "version": 1,\n  "changes": '
+    yield from json_list(result.changes)
+    yield ",\n" + json.dumps(rest, indent=2)[2:] + "\n"
