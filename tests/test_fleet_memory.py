@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pmgdns import api
+from pmgdns import api, cli
 from pmgdns.core.errors import StalePlanError
 from pmgdns.plan import compact, engine, planfile
 from pmgdns.reports import plan_report
@@ -138,3 +138,15 @@ def test_json_output_is_streamed_as_json_dumps_writes_it(project: Project) -> No
     nothing = engine.PlanResult([], planfile.empty_checksum())
     assert plan_report.plan_json(nothing, [], []) == json.dumps(
         plan_report.plan_json_data(nothing, [], []), indent=2) + "\n"
+
+
+def test_a_large_apply_logs_tenths_not_zones(project: Project,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "LINES_MAX", 10)  # no terminal here: the log of a CI job
+    project.write_spec(fleet(project, 29))
+    result = project.run("apply", "--yes")
+    assert result.code == 0, result.err
+    assert "Applied 5 changes to" not in result.err  # no line per zone
+    tenths = [line for line in result.err.splitlines() if " zones and targets." in line]
+    assert tenths[-1] == "Applied 30 of 30 zones and targets." and len(tenths) == 10
+    assert "Apply complete! 153 added" in result.out

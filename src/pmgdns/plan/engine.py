@@ -514,7 +514,7 @@ class Engine:
         finally:
             self.progress = progress
 
-LISTED = 20  # (zone, target) pairs named in a message; the rest are counted
+LISTED = 100  # (zone, target) pairs named in a message; the rest are counted
 
 
 def _names(names: list[str]) -> str:
