@@ -150,3 +150,25 @@ def test_a_large_apply_logs_tenths_not_zones(project: Project,
     tenths = [line for line in result.err.splitlines() if " zones and targets." in line]
     assert tenths[-1] == "Applied 30 of 30 zones and targets." and len(tenths) == 10
     assert "Apply complete! 153 added" in result.out
+
+
+def test_a_read_plan_file_keeps_digests_of_its_changes(project: Project, tmp_path: Any) -> None:
+    project.write_spec(fleet(project))
+    assert project.run("plan", "--out", "plan.json").code == 0
+    doc = planfile.read_plan(str(tmp_path / "plan.json"))
+    assert all(isinstance(c, planfile.ReadChange) for c in doc["changes"])
+    zone, target, digest = doc["changes"][0]
+    assert (zone, target) == ("sub.d03.example.", "local") and len(digest) == 64
+    # a change edited in the file (a key added) is not the change planned: refused
+    raw = json.loads((tmp_path / "plan.json").read_text())
+    raw["changes"][3]["note"] = "edited"
+    (tmp_path / "plan.json").write_text(json.dumps(raw, indent=2) + "\n")
+    assert not isinstance(planfile.read_plan(str(tmp_path / "plan.json"))["changes"][3],
+                          planfile.ReadChange)
+    refused = project.run("apply", "--plan", "plan.json")
+    assert refused.code == 1 and "not the ones planned" in refused.err
+    assert not project.local_zone("d00.example").exists()
+    raw["changes"][3].pop("note")
+    (tmp_path / "plan.json").write_text(json.dumps(raw, indent=2) + "\n")
+    applied = project.run("apply", "--plan", "plan.json")
+    assert applied.code == 0, applied.err

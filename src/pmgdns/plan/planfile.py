@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,9 +77,35 @@ def _pieces(document: dict[str, Any]) -> Iterator[str]:
     yield "\n}\n"
 
 
+class ReadChange(tuple[str, str, str]):
+    """A change of a plan file as it is kept once read: its zone, its target and the digest
+    of its JSON (keys sorted), which is all the staleness check compares (a fleet's plan file
+    holds a million changes)."""
+
+    __slots__ = ()
+
+
+_CHANGE_KEYS = frozenset(("zone", "target", "action", "name", "type", "ttl", "values",
+                          "previous"))
+
+
+def _compact(obj: dict[str, Any]) -> Any:
+    """A JSON object as the plan file is read: a well-formed change becomes a `ReadChange`;
+    anything else stays as it is (and `_shape_problem` judges it)."""
+    if obj.keys() != _CHANGE_KEYS or not all(isinstance(obj[k], str) for k in _TEXT_KEYS) \
+            or not all(isinstance(v, list) and all(isinstance(x, str) for x in v)
+                       for v in (obj["values"], obj["previous"])):
+        return obj
+    return ReadChange((sys.intern(obj["zone"]), sys.intern(obj["target"]), _digest(obj)))
+
+
+def _digest(change: Any) -> str:
+    return hashlib.sha256(json.dumps(change, sort_keys=True).encode("utf-8")).hexdigest()
+
+
 def read_plan(path: str) -> dict[str, Any]:
     try:
-        data = json.loads(read_text(path, MAX_PLAN, "the plan file"))
+        data = json.loads(read_text(path, MAX_PLAN, "the plan file"), object_hook=_compact)
     except FileNotFoundError:
         raise PlanFileError(f"{path}: no such plan file; make one with `pmgdns plan --out "
                             f"{path}`") from None
@@ -113,6 +140,8 @@ def _shape_problem(data: dict[str, Any]) -> str | None:
     if not isinstance(changes, list):
         return "its `changes` is not a list"
     for c in changes:
+        if isinstance(c, ReadChange):
+            continue
         if not isinstance(c, dict) or not all(isinstance(c.get(k), str) for k in _TEXT_KEYS):
             return "a change in it is not a change"
         for key in ("values", "previous"):
@@ -150,16 +179,21 @@ def check_targets(document: dict[str, Any], path: str, fresh: PlanResult) -> Non
     """Refuse when the targets no longer give the reviewed plan, or hold anything else than
     when it was made; say which zone at which target. And refuse a plan whose changes are not
     the ones a fresh plan gives: what the reviewer saw is what is applied."""
-    planned: dict[tuple[str, str], list[Any]] = {}
+    planned: dict[tuple[str, str], list[str]] = {}
     changes = document.get("changes", [])
-    if not isinstance(changes, list) or not all(isinstance(c, dict) for c in changes):
+    if not isinstance(changes, list) \
+            or not all(isinstance(c, dict | ReadChange) for c in changes):
         raise PlanFileError(f"{path}: its changes are not a list of changes; make a new one with "
                             "`pmgdns plan --out`")
     for c in changes:
-        planned.setdefault((str(c.get("zone")), str(c.get("target"))), []).append(c)
+        if isinstance(c, ReadChange):
+            zone, target, digest = c
+        else:
+            zone, target, digest = str(c.get("zone")), str(c.get("target")), _digest(c)
+        planned.setdefault((zone, target), []).append(digest)
     differing = []
     for key, now in fresh.by_zone_target().items():  # one (zone, target) at a time
-        if _canon(planned.pop(key, [])) != _canon([c.to_json() for c in now]):
+        if sorted(planned.pop(key, [])) != sorted(_digest(c.to_json()) for c in now):
             differing.append(key)
     differing = sorted(differing + list(planned))  # planned then, no changes now
     reviewed = document.get("targets")
@@ -179,7 +213,3 @@ def check_targets(document: dict[str, Any], path: str, fresh: PlanResult) -> Non
     raise StalePlanError(f"{path} is stale: the targets changed since the plan was made "
                          f"({where} now differ{'s' if count == 1 else ''}). Nothing was "
                          "applied; run `pmgdns plan --out` again and review it.")
-
-
-def _canon(changes: list[Any]) -> list[str]:
-    return sorted(json.dumps(c, sort_keys=True) for c in changes)
