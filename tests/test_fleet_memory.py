@@ -172,3 +172,15 @@ def test_a_read_plan_file_keeps_digests_of_its_changes(project: Project, tmp_pat
     (tmp_path / "plan.json").write_text(json.dumps(raw, indent=2) + "\n")
     applied = project.run("apply", "--plan", "plan.json")
     assert applied.code == 0, applied.err
+
+
+def test_a_plan_holds_no_second_copy_of_the_zones(project: Project,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    project.write_spec(fleet(project))
+    site = api.Workspace().load()
+    planner = engine.Engine(site)
+    assert planner.manager().config["zones"] == {}  # pmgdns walks the zones itself
+    result = planner.plan()
+    assert result.zone_plans and all(zp.plan is None for zp in result.zone_plans)
+    monkeypatch.setattr(engine, "KEEP_PLANS", 5)  # too many to hold for an apply
+    assert all(zp.plan is None for zp in engine.Engine(site, in_process=True).plan().zone_plans)
