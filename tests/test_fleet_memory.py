@@ -184,3 +184,14 @@ def test_a_plan_holds_no_second_copy_of_the_zones(project: Project,
     assert result.zone_plans and all(zp.plan is None for zp in result.zone_plans)
     monkeypatch.setattr(engine, "KEEP_PLANS", 5)  # too many to hold for an apply
     assert all(zp.plan is None for zp in engine.Engine(site, in_process=True).plan().zone_plans)
+
+
+def test_a_fleet_plan_summary_for_ci_is_one_row_per_target(
+        project: Project, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    monkeypatch.setattr(plan_report, "TOTALS_ABOVE", 5)
+    project.write_spec(fleet(project))
+    summary = tmp_path / "summary.md"
+    assert project.run("plan", env={"GITHUB_STEP_SUMMARY": str(summary)}).code == 0
+    text = summary.read_text()
+    assert f"| `local` | {N + 1} | {(N + 1) * 5 + 3} | 0 | 0 |" in text
+    assert "#### `d07.example.`" not in text and "d07.example" not in text

@@ -66,14 +66,20 @@ SUMMARY_ABOVE = 10  # (zone, target) pairs; more than that print one table row e
 TOTALS_ABOVE = 200  # (zone, target) pairs; more than that print one row per target unless -v
 
 
-def _totals(groups: Mapping[tuple[str, str], list[Change]], style: Styler) -> list[str]:
-    """One row per target (zones, adds, changes, destroys): a fleet's plan on one screen."""
+def _per_target(groups: Mapping[tuple[str, str], list[Change]]) -> dict[str, list[int]]:
+    """{target: [zones, adds, changes, destroys]}, reading the changes one zone at a time."""
     rows: dict[str, list[int]] = {}
     for (_, target), changes in groups.items():
         row = rows.setdefault(target, [0, 0, 0, 0])
         row[0] += 1
         for c in changes:
             row[1 + list(SYMBOL).index(c.action)] += 1
+    return rows
+
+
+def _totals(groups: Mapping[tuple[str, str], list[Change]], style: Styler) -> list[str]:
+    """One row per target (zones, adds, changes, destroys): a fleet's plan on one screen."""
+    rows = _per_target(groups)
     twidth = max(len("target"), *(len(t) for t in rows))
     lines = [f"  {'target':<{twidth}}    zones     add    change   destroy"]
     for target, (zones, add, change, destroy) in rows.items():
@@ -164,7 +170,16 @@ def plan_markdown(result: PlanResult, manual: Sequence[dict[str, str]],
         lines.append("**No changes.** The DNS matches the spec.")
     else:
         lines.append(f"**{summary_line(result)}**")
-        for (zone, target), changes in result.by_zone_target().items():
+        groups = result.by_zone_target()
+        if len(groups) > TOTALS_ABOVE:  # a fleet: one row per target, not a table per zone
+            lines += ["", "| Target | Zones | Add | Change | Destroy |",
+                      "|---|---:|---:|---:|---:|"]
+            for target, (zones, add, change, destroy) in _per_target(groups).items():
+                lines.append(f"| {md_code(target)} | {zones} | {add} | {change} | {destroy} |")
+            lines += ["", f"{len(groups)} zones and targets with changes; `pmgdns plan "
+                          "--format json` lists every record."]
+            groups = {}
+        for (zone, target), changes in groups.items():
             lines += ["", f"#### `{zone}` at `{target}`", "",
                       "| | Name | Type | TTL | Before | After |", "|---|---|---|---|---|---|"]
             for c in changes:
