@@ -278,10 +278,13 @@ def validate(workspace: Workspace, site: Site) -> list[str]:
     rendering = renderlib.render(site, workspace.zones_dir)
     Record.enable_validators(["legacy", "strict"])
     Zone.enable_zone_validators(["legacy", "strict"])
+    stale = rendering.leftovers(workspace.zones_dir)
     with tempfile.TemporaryDirectory() as tmp:
-        for path, text in rendering.zone_files.items():
+        for path, text in rendering.zone_files.items():  # each rendered once, as it comes
             with open(os.path.join(tmp, os.path.basename(path)), "w", encoding="utf-8") as fh:
                 fh.write(text)
+            if renderlib.rendered_text(path) != text:
+                stale.append(path)
         source = YamlProvider("pmgdns", tmp, enforce_order=True, escaped_semicolons=False)
         for d in site.domains.values():
             zone = Zone(d.zone, [])
@@ -291,7 +294,7 @@ def validate(workspace: Workspace, site: Site) -> list[str]:
             except Exception as exc:  # octoDNS's validation errors
                 raise SpecError(site.file, f"domains.{d.name}",
                                 f"the rendered zone fails octoDNS's validation: {exc}") from None
-    stale = rendering.stale_zone_files(workspace.zones_dir)
+    stale.sort()
     if stale:
         warnings.append(f"{workspace.zones_dir}/ is stale ({', '.join(stale)}): run "
                         "`pmgdns render` and commit the result")

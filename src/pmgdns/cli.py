@@ -38,6 +38,7 @@ VERIFY_MARKERS: dict[str, str | re.Pattern[str]] = {
 }
 
 PROGRESS_MIN = 20  # zones; below that a run is quick enough to need no progress bar
+LINES_MAX = 200  # zones; without a terminal, above that apply logs every tenth, not every zone
 _redactor = Redactor()
 
 
@@ -316,7 +317,8 @@ def _print_plan(state: State, run: PlanRun, fmt: str) -> None:
         doc = _redacted(output.plan_json_data(run.result, run.manual, run.notes))
         ui.out(plan_html(doc), nl=False)
     elif fmt == "json":
-        ui.out(output.plan_json(run.result, run.manual, run.notes), nl=False)
+        for piece in output.plan_json_pieces(run.result, run.manual, run.notes):
+            ui.out(piece, nl=False)
     elif fmt == "markdown":
         ui.out(output.plan_markdown(run.result, run.manual, run.notes), nl=False)
     else:
@@ -425,8 +427,10 @@ def apply(state: State, domains: tuple[str, ...], plan_file: str | None, yes: bo
         def applied(done: int, total: int, zone: str, target: str, n: int) -> None:
             if bar is not None:
                 bar(done, total)
-            if ui.verbose or bar is None or total < PROGRESS_MIN:
+            if ui.verbose or total < PROGRESS_MIN or (bar is None and total <= LINES_MAX):
                 ui.note(f"Applied {n} change{'s' if n != 1 else ''} to {zone} at {target}.")
+            elif bar is None and done * 10 // total != (done - 1) * 10 // total:
+                ui.note(f"Applied {done} of {total} zones and targets.")  # every tenth
 
         outcome = api.apply(
             state.workspace, site, domains, plan_file=plan_file,

@@ -13,6 +13,7 @@ import os
 import re
 import stat
 import tempfile
+from collections.abc import Iterable
 
 from .errors import FileProblem, UsageError
 
@@ -107,10 +108,10 @@ def head_of(path: str, size: int) -> str:
         return ""
 
 
-def replace_file(path: str, text: str, what: str) -> None:
-    """Write `text` to `path` atomically: a temporary file in the same directory, renamed over
-    `path` (a symlink there is replaced, never followed), removed again on any failure.
-    FileProblem names the path."""
+def replace_file(path: str, text: str | Iterable[str], what: str) -> None:
+    """Write `text` (or its pieces, as they come) to `path` atomically: a temporary file in the
+    same directory, renamed over `path` (a symlink there is replaced, never followed), removed
+    again on any failure. FileProblem names the path."""
     directory = os.path.dirname(path) or "."
     try:
         os.makedirs(directory, exist_ok=True)
@@ -120,7 +121,10 @@ def replace_file(path: str, text: str, what: str) -> None:
                           f"({exc.filename or directory})") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            if isinstance(text, str):
+                fh.write(text)
+            else:
+                fh.writelines(text)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except OSError as exc:
@@ -131,10 +135,11 @@ def replace_file(path: str, text: str, what: str) -> None:
         raise
 
 
-def write_output(path: str, text: str, marker: str | re.Pattern[str], what: str) -> None:
-    """Write `text` to `path` atomically. An existing `path` must be a regular file with
-    `marker` (a text, or a pattern searched for) near its start or its end (one pmgdns wrote),
-    else FileProblem and nothing is written."""
+def write_output(path: str, text: str | Iterable[str], marker: str | re.Pattern[str],
+                 what: str) -> None:
+    """Write `text` (or its pieces) to `path` atomically. An existing `path` must be a regular
+    file with `marker` (a text, or a pattern searched for) near its start or its end (one pmgdns
+    wrote), else FileProblem and nothing is written."""
     try:
         st = os.lstat(path)
     except FileNotFoundError:

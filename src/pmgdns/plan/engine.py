@@ -17,7 +17,7 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,51 +42,27 @@ from ..zones import render as renderlib
 from ..zones.provider_classes import check_provider_classes
 from ..zones.records import domain_records
 from ..zones.source import SiteSource
-from .takes_away import Taken, takes_away
-
-
-@dataclass(frozen=True)
-class Change:
-    """One change at one target, with values as DNS answers them (spec-v1 §5)."""
-
-    zone: str
-    target: str
-    action: str  # create | update | delete
-    name: str
-    type: str
-    ttl: int
-    values: tuple[str, ...]
-    previous: tuple[str, ...]
-    previous_ttl: int | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {"zone": self.zone, "target": self.target, "action": self.action,
-                "name": self.name, "type": self.type, "ttl": self.ttl,
-                "values": list(self.values), "previous": list(self.previous)}
-
-
-@dataclass
-class ZonePlan:
-    """octoDNS's plan for one (zone, target), as plain data (what a worker process returns);
-    `plan` is octoDNS's Plan itself when it was made in this process."""
-
-    zone: str
-    target: str
-    changes: list[Change]
-    data: Any  # octoDNS's Plan.data, what its checksum is made of
-    unsafe: str | None
-    digest: str  # sha256 of everything the target held in the zone
-    plan: Any = field(default=None, repr=False, compare=False)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "plan"} | {"plan": None}
+from .compact import (
+    Batch,
+    Change,
+    ChangeLog,
+    Collector,
+    Planned,
+    ZonePlan,
+    data_json,
+    pack,
+    sha,
+    zone_groups,
+)
+from .takes_away import Taken, TakesAway, watched
 
 
 @dataclass
 class PlanResult:
-    """The changes pmgdns would make, and octoDNS's plans behind them."""
+    """The changes pmgdns would make, and octoDNS's plans behind them (compact: see
+    `compact`)."""
 
-    changes: list[Change]
+    changes: Sequence[Change]
     checksum: str
     unsafe: list[str] = field(default_factory=list)
     zone_plans: list[ZonePlan] = field(default_factory=list, repr=False)
@@ -101,6 +77,8 @@ class PlanResult:
         return {f"{zp.zone} at {zp.target}": zp.digest for zp in self.zone_plans}
 
     def summary(self) -> dict[str, int]:
+        if isinstance(self.changes, ChangeLog):
+            return dict(self.changes.actions)
         out = {"create": 0, "update": 0, "delete": 0}
         for c in self.changes:
             out[c.action] += 1
@@ -110,7 +88,10 @@ class PlanResult:
     def has_changes(self) -> bool:
         return bool(self.changes)
 
-    def by_zone_target(self) -> dict[tuple[str, str], list[Change]]:
+    def by_zone_target(self) -> Mapping[tuple[str, str], list[Change]]:
+        """The changes of each (zone, target); streamed for a plan the engine made."""
+        if isinstance(self.changes, ChangeLog):
+            return zone_groups(self.changes)
         out: dict[tuple[str, str], list[Change]] = {}
         for c in self.changes:
             out.setdefault((c.zone, c.target), []).append(c)
@@ -221,8 +202,8 @@ def octodns_checksum(data: Iterable[Any]) -> str:
     return hashlib.sha256(json.dumps(list(data)).encode("utf-8")).hexdigest()
 
 
-def _summary(zone: str, target: str, plan: Any) -> ZonePlan:
-
+def _summary(zone: str, target: str, plan: Any, keep: bool) -> Planned:
+    """A plan as pmgdns keeps it: octoDNS's Plan only when `keep`."""
     # start-up time: octoDNS loads in ~0.1 s; commands that never plan skip it
     from octodns.provider.plan import UnsafePlan
     try:
@@ -230,21 +211,27 @@ def _summary(zone: str, target: str, plan: Any) -> ZonePlan:
         unsafe = None
     except UnsafePlan as exc:
         unsafe = f"{zone} at {target}: {exc}"
-    return ZonePlan(zone, target, [_change(zone, target, c) for c in plan.changes], plan.data,
-                    unsafe, zone_digest(plan.existing), plan)
+    changes = [_change(zone, target, c) for c in plan.changes]
+    text = data_json(plan.data)
+    return (ZonePlan(zone, target, len(changes), zone_digest(plan.existing), sha(text), unsafe,
+                     plan if keep else None), changes, text)
 
 
 # The engine and manager a forked planning worker works with (set by the parent before the fork)
 _FORKED: tuple[Engine, Any] | None = None
 
 
-def _plan_chunk(indices: list[int]) -> list[list[ZonePlan]]:
+def _plan_chunk(domains: list[str]) -> Batch:
+    """Plan a worker's share and pack it (the worker holds only this share)."""
     assert _FORKED is not None
     engine, manager = _FORKED
-    domains = [engine.domains[i] for i in indices]
     engine.progress = None  # the parent reports progress
     source = engine._source(domains)
-    return [engine._plan_zone(manager, source, d) for d in domains]
+    return pack((p for d in domains for p in engine._plan_zone(manager, source, d)), watched)
+
+
+BATCH = 200  # zones planned, packed, or planned again for an apply at a time
+KEEP_PLANS = 10_000  # zones; above that octoDNS's plans are planned again batch by batch to apply
 
 
 class Engine:
@@ -262,14 +249,17 @@ class Engine:
         cpu_bound = planning_is_cpu_bound(site, self.domains)
         workers = max(1, parallel) if parallel else default_parallel(site, self.domains)
         # CPU-bound targets plan in worker processes, remote APIs in threads; a plan that is
-        # about to be applied is made here, where its octoDNS plans are applied
-        self.processes = workers if cpu_bound and not in_process else 1
+        # about to be applied is made here and keeps octoDNS's plans, unless the fleet is too
+        # large to hold them all: then the apply plans each batch again just before applying it
+        self.keep = in_process and len(self.domains) <= KEEP_PLANS
+        self.processes = workers if cpu_bound and not self.keep else 1
         self.parallel = 1 if cpu_bound else workers
         self._subs: dict[str, set[str]] | None = None
         self.redactor = redactor or Redactor(site.secret_values())
         self._manager: Any = None
         self.progress = progress
         self._planned = 0
+        self._total = sum(len(site.domains[d].targets) for d in self.domains)
         self._lock = threading.Lock()
 
     # -- set-up -------------------------------------------------------------------------------
@@ -321,6 +311,9 @@ class Engine:
             self.check_classes()
 
             config = renderlib.octodns_config(self.site, self.zones_dir, self.domains)
+            # pmgdns walks the zones itself (`plan`): the Manager needs the providers and the
+            # processor only, not a second copy of every zone's configuration
+            config["zones"] = {}
             os.makedirs(self.build_dir, exist_ok=True)
             fd, path = tempfile.mkstemp(dir=self.build_dir, prefix=".run-", suffix=".yaml")
             try:
@@ -344,10 +337,9 @@ class Engine:
     def _tick(self) -> None:
         if self.progress is None:
             return
-        total = sum(len(self.site.domains[d].targets) for d in self.domains)
         with self._lock:  # planning threads report one at a time, in order
             self._planned += 1
-            self.progress(min(self._planned, total), total)
+            self.progress(min(self._planned, self._total), self._total)
 
     def _zone(self, name: str) -> Any:
         """An empty octoDNS zone that knows the spec's zones below it (as the Manager's
@@ -366,7 +358,8 @@ class Engine:
             self._subs = subs
         return Zone(name, set(self._subs.get(name, ())))
 
-    def _plan_zone(self, manager: Any, source: SiteSource, domain: str) -> list[ZonePlan]:
+    def _plan_zone(self, manager: Any, source: SiteSource, domain: str,
+                   keep: bool | None = None) -> list[Planned]:
         """Plan one zone at each of its targets, as octoDNS's Manager does."""
         zone_name = self.site.domains[domain].zone
         processors = [manager.processors[renderlib.PROCESSOR_ID]]
@@ -398,7 +391,8 @@ class Engine:
                 raise _translate(exc, self.redactor, zone_name, target_id) from None
             self._tick()
             if plan:
-                out.append(_summary(zone_name, target_id, plan))
+                out.append(_summary(zone_name, target_id, plan,
+                                    self.keep if keep is None else keep))
         return out
 
     def _source(self, domains: Sequence[str]) -> SiteSource:
@@ -407,57 +401,71 @@ class Engine:
             for d in domains})
 
     def plan(self) -> PlanResult:
+        """Plan every chosen zone at its targets. The zones are planned in the order of the
+        result (children zones first, as octoDNS's Manager orders them), so that each batch is
+        packed, hashed into the checksum and let go as it arrives."""
         manager = self.manager()
         self._planned = 0
+        order = sorted(self.domains, key=lambda d: len(self.site.domains[d].zone),
+                       reverse=True)  # stable: the spec's order among zones of one length
+        collector = Collector()
+        taking = TakesAway(self.site)  # reads the few changes it may concern as they arrive
         if self.processes > 1:
-            per_zone = self._plan_in_processes(manager)
+            batches = self._plan_in_processes(manager, order)
+        elif self.parallel > 1 and len(order) > 1:
+            batches = self._plan_in_threads(manager, order)
         else:
-            source = self._source(self.domains)
-            if self.parallel > 1 and len(self.domains) > 1:
-                pool = ThreadPoolExecutor(max_workers=self.parallel)
-                try:
-                    futures = [pool.submit(self._plan_zone, manager, source, d)
-                               for d in self.domains]
-                    per_zone = [f.result() for f in futures]
-                except BaseException:  # Ctrl-C: report now, start no further zone
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    raise
-                pool.shutdown()
-            else:
-                per_zone = [self._plan_zone(manager, source, d) for d in self.domains]
-        plans = [p for zone_plans in per_zone for p in zone_plans]
-        # children zones first, as octoDNS's Manager orders them (a stable sort)
-        plans.sort(key=lambda p: len(p.zone), reverse=True)
-        changes = [c for p in plans for c in p.changes]
-        return PlanResult(changes=changes, checksum=octodns_checksum(p.data for p in plans),
+            batches = self._plan_here(manager, order)
+        for batch in batches:
+            collector.add(batch)
+            taking.add(batch.watched)
+        plans = collector.plans
+        return PlanResult(changes=collector.changes, checksum=collector.checksum(),
                           unsafe=[p.unsafe for p in plans if p.unsafe], zone_plans=plans,
-                          domains=list(self.domains),
-                          planned=sum(len(self.site.domains[d].targets) for d in self.domains),
-                          takes_away=takes_away(self.site, changes))
+                          domains=list(self.domains), planned=self._total,
+                          takes_away=taking.result())
 
-    def _plan_in_processes(self, manager: Any) -> list[list[ZonePlan]]:
+    def _plan_here(self, manager: Any, order: list[str]) -> Iterator[Batch]:
+        for i in range(0, len(order), BATCH):
+            chunk = order[i:i + BATCH]
+            source = self._source(chunk)
+            yield pack((p for d in chunk for p in self._plan_zone(manager, source, d)), watched)
+
+    def _plan_in_threads(self, manager: Any, order: list[str]) -> Iterator[Batch]:
+        """Plan with threads (remote APIs wait on latency), packed in order as they finish."""
+        pool = ThreadPoolExecutor(max_workers=self.parallel)
+        try:
+            for i in range(0, len(order), BATCH):
+                chunk = order[i:i + BATCH]
+                source = self._source(chunk)
+                futures = [pool.submit(self._plan_zone, manager, source, d) for d in chunk]
+                yield pack((p for f in futures for p in f.result()), watched)
+        except BaseException:  # Ctrl-C: report now, start no further zone
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
+
+    def _plan_in_processes(self, manager: Any, order: list[str]) -> Iterator[Batch]:
         """Plan the zones in forked worker processes (planning local files and AXFRs is
-        CPU-bound, so threads would only wait for each other); the results come back in order."""
-
+        CPU-bound, so threads would only wait for each other); each worker plans and packs a
+        chunk at a time, and the batches come back in order."""
         global _FORKED
-        n = len(self.domains)
-        size = max(1, min(200, n // (self.processes * 8) or 1))
-        chunks = [list(range(i, min(i + size, n))) for i in range(0, n, size)]
+        n = len(order)
+        size = max(1, min(BATCH, n // (self.processes * 8) or 1))
+        chunks = [order[i:i + size] for i in range(0, n, size)]
         _FORKED = (self, manager)
-        per_zone: list[list[ZonePlan]] = []
         try:
             # start-up time: worker processes are for large fleets only
             import multiprocessing
 
             with multiprocessing.get_context("fork").Pool(self.processes) as pool:
-                for chunk, result in zip(chunks, pool.imap(_plan_chunk, chunks), strict=True):
-                    per_zone.extend(result)
-                    for i in chunk:
-                        for _ in self.site.domains[self.domains[i]].targets:
+                for chunk, batch in zip(chunks, pool.imap(_plan_chunk, chunks), strict=True):
+                    yield batch
+                    for d in chunk:
+                        for _ in self.site.domains[d].targets:
                             self._tick()
         finally:
             _FORKED = None
-        return per_zone
 
     # -- apply --------------------------------------------------------------------------------
 
@@ -470,11 +478,10 @@ class Engine:
                 "octoDNS's safety check refuses this plan: " + "; ".join(result.unsafe)
                 + ". Review the plan, then run apply again with --force to go past it. "
                 "Nothing was applied.")
-        plans = self._octodns_plans(result)
+        plans = result.zone_plans
         report = ApplyReport()
-        pending = [(zp.zone, zp.target) for zp in plans]
         manager = self.manager()
-        for zp in plans:
+        for done, zp in enumerate(self._octodns_plans(result, report)):
             zone, target = zp.zone, manager.providers[zp.target]
             try:
                 count = target.apply(zp.plan)
@@ -482,52 +489,86 @@ class Engine:
                 raise Interrupted(
                     f"interrupted while applying {zone} at {target.id}, which may be partly "
                     f"applied. Applied before: {_listing(report.applied)}. Not applied: "
-                    f"{_pairs(pending[1:])}. Run apply again; it converges.") from None
+                    f"{_pairs(plans[done + 1:])}. Run apply again; it converges.") from None
             except Exception as exc:
                 msg = _translate(exc, self.redactor, zone, target.id)
                 raise PlanFailure(
                     f"{msg} Applied before the failure: {_listing(report.applied)}. Not "
-                    f"applied: {_pairs(pending)}. Fix the cause and run apply again; it "
+                    f"applied: {_pairs(plans[done:])}. Fix the cause and run apply again; it "
                     "converges.", zone, target.id) from None
-            pending.pop(0)
-            report.applied.append((zone, target.id, count or len(zp.changes)))
+            zp.plan = None  # applied: let octoDNS's plan go
+            report.applied.append((zone, target.id, count or zp.count))
             if progress:
                 try:
-                    progress(len(report.applied), len(plans), zone, target.id,
-                             len(zp.changes))
+                    progress(len(report.applied), len(plans), zone, target.id, zp.count)
                 except KeyboardInterrupt:
                     raise Interrupted(
                         f"interrupted. Applied: {_listing(report.applied)}. Not applied: "
-                        f"{_pairs(pending)}. Run apply again; it converges.") from None
+                        f"{_pairs(plans[done + 1:])}. Run apply again; it converges.") from None
         return report
 
-    def _octodns_plans(self, result: PlanResult) -> list[ZonePlan]:
-        """`result`'s plans with octoDNS's Plan objects: those planned in worker processes are
-        planned again here (only the zones with changes), and must come out the same."""
+    def _octodns_plans(self, result: PlanResult, report: ApplyReport) -> Iterator[ZonePlan]:
+        """`result`'s plans with octoDNS's Plan objects, in order. Those not kept (planned in
+        worker processes, or too many to hold) are planned again here a batch at a time, just
+        before they are applied, and each must come out as it was planned, from what the
+        target held when it was planned."""
         if all(zp.plan is not None for zp in result.zone_plans):
-            return result.zone_plans
+            yield from result.zone_plans
+            return
         manager = self.manager()
-        zones = {zp.zone for zp in result.zone_plans}
-        domains = [d for d in self.domains if self.site.domains[d].zone in zones]
-        source = self._source(domains)
+        by_zone = {self.site.domains[d].zone: d for d in self.domains}
+        plans = result.zone_plans
         progress, self.progress = self.progress, None
         try:
-            again = [zp for d in domains for zp in self._plan_zone(manager, source, d)]
+            i = 0
+            while i < len(plans):
+                end = min(i + BATCH, len(plans))
+                while end < len(plans) and plans[end].zone == plans[end - 1].zone:
+                    end += 1  # the targets of one zone are planned together
+                batch = plans[i:end]
+                domains = list(dict.fromkeys(by_zone[zp.zone] for zp in batch))
+                source = self._source(domains)
+                again = {(zp.zone, zp.target): zp for d in domains
+                         for zp, _, _ in self._plan_zone(manager, source, d, keep=True)}
+                fresh = []
+                for zp in batch:
+                    now = again.pop((zp.zone, zp.target), None)
+                    if now is None or (now.data_sha, now.digest) != (zp.data_sha, zp.digest):
+                        raise _stale(report, plans[i:], zp)
+                    fresh.append(now)
+                if again:  # a target of a zone in the batch has changes it did not have
+                    raise _stale(report, plans[i:], next(iter(again.values())))
+                yield from fresh
+                i = end
         finally:
             self.progress = progress
-        again.sort(key=lambda p: len(p.zone), reverse=True)
-        if octodns_checksum(p.data for p in again) != result.checksum:
-            raise StalePlanError("the targets changed between the plan and the apply (stale); "
-                                 "nothing was applied: run apply again")
-        return again
+
+LISTED = 100  # (zone, target) pairs named in a message; the rest are counted
+
+
+def _names(names: list[str]) -> str:
+    if len(names) > LISTED:
+        return f"{', '.join(names[:LISTED])} and {len(names) - LISTED} more"
+    return ", ".join(names) or "nothing"
 
 
 def _listing(applied: list[tuple[str, str, int]]) -> str:
-    return ", ".join(f"{z} at {t}" for z, t, _ in applied) or "nothing"
+    return _names([f"{z} at {t}" for z, t, _ in applied])
 
 
-def _pairs(pairs: list[tuple[str, str]]) -> str:
-    return ", ".join(f"{z} at {t}" for z, t in pairs) or "nothing"
+def _pairs(plans: Sequence[ZonePlan]) -> str:
+    return _names([f"{zp.zone} at {zp.target}" for zp in plans])
+
+
+def _stale(report: ApplyReport, pending: Sequence[ZonePlan], where: ZonePlan) -> PmgdnsError:
+    """The targets changed between the plan and the apply of `where`."""
+    if not report.applied:
+        return StalePlanError("the targets changed between the plan and the apply (stale); "
+                              "nothing was applied: run apply again")
+    return StalePlanError(
+        f"the targets changed between the plan and the apply ({where.zone} at {where.target} "
+        f"is stale). Applied before: {_listing(report.applied)}. Not applied: "
+        f"{_pairs(pending)}. Run apply again; it converges.")
 
 
 def _translate(exc: BaseException, redactor: Redactor, zone: str | None = None,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from ..core.files import read_text, write_output
 from ..core.text import visible
 from ..spec.model import Site
 from ..zones.render import ZONES_DIR, zone_file_path
+from .compact import json_members
 from .engine import PlanResult, octodns_checksum
 
 FORMAT = "pmgdns-plan"
@@ -38,10 +40,11 @@ def zones_digest(site: Site, domains: Sequence[str], zones_dir: str = ZONES_DIR)
 def plan_document(site: Site, result: PlanResult, zones_sha: str,
                   manual: Sequence[dict[str, str]] = (), notes: Sequence[str] = ()
                   ) -> dict[str, Any]:
-    """What `plan --out` writes. Holds DNS data and digests only: no secrets. `digest` covers
-    everything else in it, so an edit anywhere (the summary, the manual steps, the notes) is
-    found; `apply --plan` also checks each shown part against a fresh plan (`check_shown`)."""
-    doc = {
+    """What `plan --out` writes. Holds DNS data and digests only: no secrets. Its `changes`
+    are the plan's own (read as they are written: `write_plan`). `write_plan` adds `digest`,
+    over everything else in it, so an edit anywhere (the summary, the manual steps, the notes)
+    is found; `apply --plan` also checks each shown part against a fresh plan (`check_shown`)."""
+    return {
         "format": FORMAT,
         "version": 1,
         "pmgdns_version": __version__,
@@ -54,33 +57,48 @@ def plan_document(site: Site, result: PlanResult, zones_sha: str,
         "targets": result.target_digests,
         "summary": result.summary(),
         "takes_away": [t.to_json() for t in result.takes_away],
-        "changes": [c.to_json() for c in result.changes],
+        "changes": result.changes,
         "manual": [dict(m) for m in manual],
         "notes": list(notes),
     }
-    doc["digest"] = document_digest(doc)
-    return doc
 
 
 def document_digest(doc: dict[str, Any]) -> str:
-    """sha256 over the canonical JSON of every key of a plan document but `digest`."""
-    body = {k: v for k, v in doc.items() if k != "digest"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=True,
-                                     separators=(",", ":")).encode()).hexdigest()
+    """The `digest` of a plan document: sha256 over the canonical JSON of every key but
+    `digest` and `changes`, then over the digest of each change in turn (`_digest`, its JSON
+    with keys sorted), so that a read plan file, which keeps only those digests of its
+    changes, is checked without its changes as objects, and a written one is digested as it
+    is streamed."""
+    h = hashlib.sha256(_head(doc))
+    changes = doc.get("changes", [])
+    for c in changes if isinstance(changes, list) else [changes]:
+        h.update(_change_digest(c).encode("ascii") + b"\n")
+    return h.hexdigest()
+
+
+def _head(doc: dict[str, Any]) -> bytes:
+    """What `document_digest` hashes first: the canonical JSON of all but the changes."""
+    body = {k: v for k, v in doc.items() if k not in ("digest", "changes")}
+    return json.dumps(body, sort_keys=True, ensure_ascii=True,
+                      separators=(",", ":")).encode() + b"\n"
+
+
+def _change_digest(change: Any) -> str:
+    return change[2] if isinstance(change, ReadChange) else _digest(change)
 
 
 class _NotStrictJson(ValueError):
     pass
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> Any:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
             raise _NotStrictJson(f"the key `{visible(key[:40])}` appears twice in one object "
                                  "(readers disagree on which one counts)")
         out[key] = value
-    return out
+    return _compact(out)
 
 
 def _no_constant(name: str) -> Any:
@@ -88,7 +106,8 @@ def _no_constant(name: str) -> Any:
 
 
 def strict_json(text: str) -> Any:
-    """JSON as RFC 8259 has it: no key twice in an object, no NaN or Infinity."""
+    """JSON as RFC 8259 has it: no key twice in an object, no NaN or Infinity; each
+    well-formed change read as a `ReadChange`."""
     return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
 
 
@@ -103,8 +122,57 @@ def empty_checksum() -> str:
 
 
 def write_plan(path: str, document: dict[str, Any]) -> None:
-    """Write a plan file atomically; only over a plan file (never over the spec, say)."""
-    write_output(path, json.dumps(document, indent=2) + "\n", MARKER, "a plan file")
+    """Write a plan file atomically; only over a plan file (never over the spec, say). The
+    changes are written one at a time, as `json.dumps(document, indent=2)` would write them,
+    and digested as they are written: `digest` comes last."""
+    write_output(path, _pieces(document, sign=True), MARKER, "a plan file")
+
+
+def _pieces(document: dict[str, Any], sign: bool = False) -> Iterator[str]:
+    """`document` as `json.dumps(document, indent=2)` writes it, its changes one at a time;
+    with `sign`, its `digest` (`document_digest`) is made on the way and written last."""
+    body = {k: v for k, v in document.items() if k != "digest" or not sign}
+    h = hashlib.sha256(_head(body)) if sign else None
+    if h is not None:
+        body["changes"] = _digesting(body.get("changes", []), h)
+    yield "{"
+    yield from json_members(body)
+    if h is not None:
+        yield ',\n  "digest": ' + json.dumps(h.hexdigest())
+    yield "\n}\n"
+
+
+def _digesting(changes: Iterable[Any], h: Any) -> Iterator[dict[str, Any]]:
+    for c in changes:
+        data = c if isinstance(c, dict) else c.to_json()
+        h.update(_digest(data).encode("ascii") + b"\n")
+        yield data
+
+
+class ReadChange(tuple[str, str, str]):
+    """A change of a plan file as it is kept once read: its zone, its target and the digest
+    of its JSON (keys sorted), which is all the staleness check compares (a fleet's plan file
+    holds a million changes)."""
+
+    __slots__ = ()
+
+
+_CHANGE_KEYS = frozenset(("zone", "target", "action", "name", "type", "ttl", "values",
+                          "previous"))
+
+
+def _compact(obj: dict[str, Any]) -> Any:
+    """A JSON object as the plan file is read: a well-formed change becomes a `ReadChange`;
+    anything else stays as it is (and `_shape_problem` judges it)."""
+    if obj.keys() != _CHANGE_KEYS or not all(isinstance(obj[k], str) for k in _TEXT_KEYS) \
+            or not all(isinstance(v, list) and all(isinstance(x, str) for x in v)
+                       for v in (obj["values"], obj["previous"])):
+        return obj
+    return ReadChange((sys.intern(obj["zone"]), sys.intern(obj["target"]), _digest(obj)))
+
+
+def _digest(change: Any) -> str:
+    return hashlib.sha256(json.dumps(change, sort_keys=True).encode("utf-8")).hexdigest()
 
 
 def read_plan(path: str) -> dict[str, Any]:
@@ -168,6 +236,8 @@ def _shape_problem(data: dict[str, Any]) -> str | None:
     if not isinstance(data.get("takes_away", []), list):
         return "its `takes_away` is not a list"
     for c in changes:
+        if isinstance(c, ReadChange):
+            continue
         if not isinstance(c, dict) or not all(isinstance(c.get(k), str) for k in _TEXT_KEYS):
             return "a change in it is not a change"
         for key in ("values", "previous"):
@@ -205,16 +275,23 @@ def check_targets(document: dict[str, Any], path: str, fresh: PlanResult) -> Non
     """Refuse when the targets no longer give the reviewed plan, or hold anything else than
     when it was made; say which zone at which target. And refuse a plan whose changes are not
     the ones a fresh plan gives: what the reviewer saw is what is applied."""
-    planned: dict[tuple[str, str], list[Any]] = {}
+    planned: dict[tuple[str, str], list[str]] = {}
     changes = document.get("changes", [])
-    if not isinstance(changes, list) or not all(isinstance(c, dict) for c in changes):
+    if not isinstance(changes, list) \
+            or not all(isinstance(c, dict | ReadChange) for c in changes):
         raise PlanFileError(f"{path}: its changes are not a list of changes; make a new one with "
                             "`pmgdns plan --out`")
     for c in changes:
-        planned.setdefault((str(c.get("zone")), str(c.get("target"))), []).append(c)
-    now = {k: [c.to_json() for c in v] for k, v in fresh.by_zone_target().items()}
-    differing = sorted(k for k in set(planned) | set(now)
-                       if _canon(planned.get(k, [])) != _canon(now.get(k, [])))
+        if isinstance(c, ReadChange):
+            zone, target, digest = c
+        else:
+            zone, target, digest = str(c.get("zone")), str(c.get("target")), _digest(c)
+        planned.setdefault((zone, target), []).append(digest)
+    differing = []
+    for key, now in fresh.by_zone_target().items():  # one (zone, target) at a time
+        if sorted(planned.pop(key, [])) != sorted(_digest(c.to_json()) for c in now):
+            differing.append(key)
+    differing = sorted(differing + list(planned))  # planned then, no changes now
     reviewed = document.get("targets")
     now_digests = fresh.target_digests
     moved = sorted(k for k in set(reviewed or {}) | set(now_digests)

@@ -54,33 +54,53 @@ class Taken:
                 "refused": self.refused}
 
 
+def watched(c: Change) -> bool:
+    """Whether `c` may take something away: only updates and deletes of TXT and MX can."""
+    return c.action != "create" and c.type in ("TXT", "MX")
+
+
+class TakesAway:
+    """What a plan takes away, read from its changes as they arrive (a batch at a time)."""
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self._found: dict[tuple[str, str, str, str, str], Taken] = {}
+
+    def add(self, changes: Iterable[Change]) -> None:
+        for c in changes:
+            if not watched(c):
+                continue
+            domain = self.site.domains.get(c.zone[:-1])
+            if domain is None:
+                continue
+            if c.type == "TXT" and c.name == c.zone:
+                items = _spf(self.site, domain, c)
+            elif c.type == "TXT" and c.name == f"_dmarc.{c.zone}" and c.action == "update":
+                items = _dmarc(domain, c)
+            elif c.type == "MX" and c.name == c.zone:
+                items = _mx(self.site, domain, c)
+            else:
+                continue
+            for item in items:
+                key = (item.zone, item.name, item.type, item.kind, item.value)
+                seen = self._found.setdefault(key, item)
+                if c.target not in seen.targets:
+                    seen.targets.append(c.target)
+
+    def result(self) -> list[Taken]:
+        """One item per thing (its targets listed), zone by zone in the order of the changes,
+        the SPF senders (which apply may refuse) first."""
+        zones: dict[str, int] = {}
+        for t in self._found.values():
+            zones.setdefault(t.zone, len(zones))
+        return sorted(self._found.values(), key=lambda t: (zones[t.zone], KINDS.index(t.kind)))
+
+
 def takes_away(site: Site, changes: Iterable[Change]) -> list[Taken]:
     """What `changes` take away, one item per thing (its targets listed), zone by zone."""
-    found: dict[tuple[str, str, str, str, str], Taken] = {}
-    for c in changes:
-        if c.action == "create" or c.type not in ("TXT", "MX"):
-            continue
-        domain = site.domains.get(c.zone[:-1])
-        if domain is None:
-            continue
-        if c.type == "TXT" and c.name == c.zone:
-            items = _spf(site, domain, c)
-        elif c.type == "TXT" and c.name == f"_dmarc.{c.zone}" and c.action == "update":
-            items = _dmarc(domain, c)
-        elif c.type == "MX" and c.name == c.zone:
-            items = _mx(site, domain, c)
-        else:
-            continue
-        for item in items:
-            key = (item.zone, item.name, item.type, item.kind, item.value)
-            seen = found.setdefault(key, item)
-            if c.target not in seen.targets:
-                seen.targets.append(c.target)
-    zones: dict[str, int] = {}
-    for t in found.values():
-        zones.setdefault(t.zone, len(zones))
-    # per zone in the order of the changes, the SPF senders (which apply may refuse) first
-    return sorted(found.values(), key=lambda t: (zones[t.zone], KINDS.index(t.kind)))
+    taking = TakesAway(site)
+    taking.add(changes)
+    return taking.result()
 
 
 def _path(domain: Domain) -> str:
@@ -236,4 +256,5 @@ def check(taken: Sequence[Taken]) -> None:
         raise TakesAwayError(message)
 
 
-__all__ = ["KINDS", "Taken", "TakesAwayError", "check", "refusal", "spf_fix", "takes_away"]
+__all__ = ["KINDS", "TakesAway", "Taken", "TakesAwayError", "check", "refusal", "spf_fix",
+           "takes_away", "watched"]

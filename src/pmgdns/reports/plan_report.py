@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..core.text import plural, visible
+from ..plan.compact import json_members
 from ..plan.engine import Change, PlanResult
 from ..plan.takes_away import Taken
 
@@ -63,9 +63,34 @@ def _change_lines(c: Change, style: Styler, limit: int) -> list[str]:
 
 
 SUMMARY_ABOVE = 10  # (zone, target) pairs; more than that print one table row each unless -v
+TOTALS_ABOVE = 200  # (zone, target) pairs; more than that print one row per target unless -v
 
 
-def _table(groups: dict[tuple[str, str], list[Change]], style: Styler) -> list[str]:
+def _per_target(groups: Mapping[tuple[str, str], list[Change]]) -> dict[str, list[int]]:
+    """{target: [zones, adds, changes, destroys]}, reading the changes one zone at a time."""
+    rows: dict[str, list[int]] = {}
+    for (_, target), changes in groups.items():
+        row = rows.setdefault(target, [0, 0, 0, 0])
+        row[0] += 1
+        for c in changes:
+            row[1 + list(SYMBOL).index(c.action)] += 1
+    return rows
+
+
+def _totals(groups: Mapping[tuple[str, str], list[Change]], style: Styler) -> list[str]:
+    """One row per target (zones, adds, changes, destroys): a fleet's plan on one screen."""
+    rows = _per_target(groups)
+    twidth = max(len("target"), *(len(t) for t in rows))
+    lines = [f"  {'target':<{twidth}}    zones     add    change   destroy"]
+    for target, (zones, add, change, destroy) in rows.items():
+        lines.append(f"  {target:<{twidth}}  {zones:>7}  {style(f'{add:>6}', 'green')}  "
+                     f"{style(f'{change:>8}', 'yellow')}  {style(f'{destroy:>8}', 'red')}")
+    lines.append(f"  ({len(groups)} zones and targets with changes; -v or --format json for "
+                 "every record)")
+    return lines
+
+
+def _table(groups: Mapping[tuple[str, str], list[Change]], style: Styler) -> list[str]:
     width = max(len(z) for z, _ in groups)
     twidth = max(len(t) for _, t in groups)
     lines = [f"  {'zone':<{width}}  {'target':<{twidth}}    add  change  destroy"]
@@ -109,7 +134,11 @@ def plan_text(result: PlanResult, manual: Sequence[dict[str, str]], notes: Seque
     if not result.has_changes:
         lines.append("No changes. The DNS matches the spec.")
     groups = result.by_zone_target()
-    if len(groups) > SUMMARY_ABOVE and not verbose:
+    if len(groups) > TOTALS_ABOVE and not verbose:
+        lines.extend(_totals(groups, style))
+        lines.append("")
+        groups = {}
+    elif len(groups) > SUMMARY_ABOVE and not verbose:
         lines.extend(_table(groups, style))
         lines.append("")
         groups = {}
@@ -192,7 +221,16 @@ def plan_markdown(result: PlanResult, manual: Sequence[dict[str, str]],
         lines.append("**No changes.** The DNS matches the spec.")
     else:
         lines.append(f"**{summary_line(result)}**")
-        for (zone, target), changes in result.by_zone_target().items():
+        groups = result.by_zone_target()
+        if len(groups) > TOTALS_ABOVE:  # a fleet: one row per target, not a table per zone
+            lines += ["", "| Target | Zones | Add | Change | Destroy |",
+                      "|---|---:|---:|---:|---:|"]
+            for target, (zones, add, change, destroy) in _per_target(groups).items():
+                lines.append(f"| {md_code(target)} | {zones} | {add} | {change} | {destroy} |")
+            lines += ["", f"{len(groups)} zones and targets with changes; `pmgdns plan "
+                          "--format json` lists every record."]
+            groups = {}
+        for (zone, target), changes in groups.items():
             lines += ["", f"#### `{zone}` at `{target}`", "",
                       "| | Name | Type | TTL | Before | After |", "|---|---|---|---|---|---|"]
             for c in changes:
@@ -237,11 +275,13 @@ def _shown_value(rtype: str, value: str) -> str:
 
 
 def plan_json_data(result: PlanResult, manual: Sequence[dict[str, str]],
-                   notes: Sequence[str]) -> dict[str, Any]:
+                   notes: Sequence[str], changes: bool = True) -> dict[str, Any]:
+    """The JSON plan (spec-v1 §5); without `changes`, the plan's changes are left as they
+    are kept, to be streamed (`plan_json_pieces`)."""
     return {
         "version": 1,
         "takes_away": [t.to_json() for t in result.takes_away],
-        "changes": [c.to_json() for c in result.changes],
+        "changes": [c.to_json() for c in result.changes] if changes else result.changes,
         "summary": result.summary(),
         "manual": list(manual),
         "checksum": result.checksum,
@@ -252,4 +292,12 @@ def plan_json_data(result: PlanResult, manual: Sequence[dict[str, str]],
 
 def plan_json(result: PlanResult, manual: Sequence[dict[str, str]],
               notes: Sequence[str]) -> str:
-    return json.dumps(plan_json_data(result, manual, notes), indent=2) + "\n"
+    return "".join(plan_json_pieces(result, manual, notes))
+
+
+def plan_json_pieces(result: PlanResult, manual: Sequence[dict[str, str]],
+                     notes: Sequence[str]) -> Iterator[str]:
+    """`plan_json`, one change at a time (a fleet's plan is never all in memory as JSON)."""
+    yield "{"
+    yield from json_members(plan_json_data(result, manual, notes, changes=False))
+    yield "\n}\n"

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +23,7 @@ from ..families.loader import CUSTOMER
 from ..families.mta_sts import POLICY_DIR, policy_path
 from ..providers.pacing import PACED_CLASSES
 from ..spec.model import SOURCE_ID, RecordSpec, Site
-from .records import site_records
+from .records import domain_records
 from .source import record_data
 
 ZONES_DIR = "zones"
@@ -125,11 +125,33 @@ def config_yaml(config: dict[str, Any]) -> str:
             "same sync as `pmgdns plan`.\n" + dump_yaml(config))
 
 
+class ZoneTexts(Mapping[str, str]):
+    """{path: zone YAML} of every zone of a site, each rendered when it is read: a fleet's
+    zone files are never all in memory at once (read each once: it is rendered anew)."""
+
+    def __init__(self, site: Site, zones_dir: str = ZONES_DIR) -> None:
+        self._site = site
+        self._paths = {zone_file_path(d.zone, zones_dir): d.name for d in site.domains.values()}
+
+    def __getitem__(self, path: str) -> str:
+        domain = self._site.domains[self._paths[path]]
+        return zone_yaml(domain_records(self._site, domain), self._site.file)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._paths
+
+
 @dataclass
 class Rendering:
     """What `render` writes: {path: text} for the zone files, and the octoDNS config."""
 
-    zone_files: dict[str, str]
+    zone_files: Mapping[str, str]
     config_text: str
     other_files: dict[str, str] = field(default_factory=dict)  # e.g. MTA-STS policies in build/
 
@@ -163,12 +185,15 @@ def _read(path: str) -> str | None:
         return None
 
 
+def rendered_text(path: str) -> str | None:
+    """The text of a rendered file as it is on disk (None when there is none)."""
+    return _read(path)
+
+
 def render(site: Site, zones_dir: str = ZONES_DIR) -> Rendering:
-    """Render every zone of `site` (pure: nothing is written)."""
-    files = {
-        zone_file_path(zone, zones_dir): zone_yaml(recs, site.file)
-        for zone, recs in site_records(site).items()
-    }
+    """Render every zone of `site` (pure: nothing is written; each zone file is rendered when
+    it is read)."""
+    files = ZoneTexts(site, zones_dir)
     extra: dict[str, str] = {}
     for family in FAMILIES:
         extra.update(family.files(site))
