@@ -203,3 +203,14 @@ def test_a_fleet_plan_summary_for_ci_is_one_row_per_target(
     text = summary.read_text()
     assert f"| `local` | {N + 1} | {(N + 1) * 5 + 3} | 0 | 0 |" in text
     assert "#### `d07.example.`" not in text and "d07.example" not in text
+
+
+def test_a_reviewed_plan_names_its_domains_in_time_linear_in_the_fleet(
+        project: Project) -> None:
+    project.write_spec(fleet(project))
+    site = api.Workspace().load()
+    names = list(site.domains)
+    # names are looked up, not matched as globs against every domain; globs still match
+    assert engine.select_domains(site, [*reversed(names), *names]) == list(reversed(names))
+    assert engine.select_domains(site, ["D01.example.", "d1*.example"]) == [
+        "d01.example", "d10.example", "d11.example", "d12.example", "d13.example"]

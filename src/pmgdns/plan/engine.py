@@ -151,16 +151,19 @@ def select_domains(site: Site, patterns: Sequence[str]) -> list[str]:
     """The spec's domains matching `patterns` (names or shell globs); all when none are given."""
     if not patterns:
         return list(site.domains)
-    chosen: list[str] = []
+    chosen: dict[str, None] = {}  # ordered, and a lookup in constant time
     for pat in patterns:
         p = pat.lower().rstrip(".")
-        hits = [d for d in site.domains if fnmatch.fnmatchcase(d, p)]
+        if p in site.domains:  # a name (a reviewed plan of a fleet names 100,000 of them)
+            hits = [p]
+        else:
+            hits = [d for d in site.domains if fnmatch.fnmatchcase(d, p)]
         if not hits:
 
             raise SpecError(site.file, "domains", f"`{shown(pat)}` matches no domain of the "
                                                   "spec; check the name or the glob")
-        chosen.extend(h for h in hits if h not in chosen)
-    return chosen
+        chosen.update(dict.fromkeys(hits))
+    return list(chosen)
 
 
 def value_texts(record: Any) -> tuple[str, ...]:
