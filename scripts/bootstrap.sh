@@ -15,6 +15,8 @@ if [ "${1:-}" = "--test" ]; then
   command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
   command -v nft >/dev/null 2>&1 || [ -x /usr/sbin/nft ] || need+=(nftables)
   command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+  command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || need+=(iproute2)
+  command -v delv >/dev/null 2>&1 || need+=(bind9-dnsutils)
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
   if [ "${#need[@]}" -gt 0 ]; then
     sudo=""
