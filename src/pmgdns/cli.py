@@ -18,7 +18,6 @@ import click
 from . import __version__
 from .core import libraries
 from .core.errors import ExitCode, FileProblem, NotConfirmed, PmgdnsError, UsageError
-from .core.gitignore import ensure_ignored
 from .core.redact import RedactingFilter, Redactor
 from .core.text import plural, visible
 
@@ -253,6 +252,8 @@ def init(state: State, force: bool) -> None:
         fh.write(text)
     ui.out(f"Wrote {ws.config}. Fill in the TODO lines, then run `pmgdns validate`.")
     try:
+        from .core.gitignore import ensure_ignored  # start-up time: only init writes files
+
         added = ensure_ignored(".gitignore", ws.build_dir)
     except FileProblem as exc:
         ui.warn(f"{exc}; add `{ws.build_dir}/` to .gitignore yourself (generated files)")
