@@ -11,7 +11,8 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -203,14 +204,23 @@ def _in_processes(probe: DnsProbe, domains: list[Domain], processes: int, thread
         # start-up time: worker processes are for large fleets only
         import multiprocessing
 
-        with multiprocessing.get_context("fork").Pool(processes) as pool:
+        # concurrent.futures, not multiprocessing.Pool: a worker that dies (killed, out of
+        # memory) breaks the pool with an error instead of leaving verify waiting for ever
+        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork")) as pool:
             done = 0
-            for chunk, (checks, unasked) in zip(chunks, pool.imap(_chunk, chunks), strict=True):
-                out.extend(checks)
-                probe.unasked |= unasked
-                done += len(chunk)
-                if progress:
-                    progress(done, len(domains))
+            try:
+                for chunk, (checks, unasked) in zip(chunks, pool.map(_chunk, chunks),
+                                                    strict=True):
+                    out.extend(checks)
+                    probe.unasked |= unasked
+                    done += len(chunk)
+                    if progress:
+                        progress(done, len(domains))
+            except BrokenProcessPool:
+                raise VerifyError(
+                    f"a verify worker process ended unexpectedly after {done} of "
+                    f"{len(domains)} domains (killed, or out of memory); nothing was reported. "
+                    "Run verify again with fewer domains at a time (verify DOMAIN...)") from None
     finally:
         _FORKED = None
     return out
