@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .. import __version__
+from ..core.text import plural
 
 __all__ = ["verify_html", "plan_html", "FAMILY_LABELS", "esc", "page"]
 
@@ -177,10 +178,6 @@ def page(title: str, body: Iterable[str]) -> str:
     return _page(title, _PLAN_CSS, body)
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 # -- verify -----------------------------------------------------------------------------------
 
 
@@ -266,13 +263,13 @@ def verify_html(doc: Mapping[str, Any], title: str = "pmgdns verify") -> str:
 
     out = [f"<h1>{esc(title)}</h1>\n", _made(doc)]
     n = len(grid)
-    out.append(f'<p id="headline"><b>{_plural(n, "subject")}</b>: '
+    out.append(f'<p id="headline"><b>{plural(n, "subject")}</b>: '
                f'<span class="f">{SYM[FAIL]} {by_status[FAIL]} FAIL</span>, '
                f'<span class="w">{SYM[WARN]} {by_status[WARN]} WARN</span>, '
                f'<span class="k">{SYM[OK]} {by_status[OK]} OK</span> '
                f'<span class="muted">(each subject counted by its worst check; '
-               f'{_plural(len(checks), "check")}: {totals[FAIL]} failed, '
-               f'{_plural(totals[WARN], "warning")}, {totals[OK]} ok)</span></p>\n')
+               f'{plural(len(checks), "check")}: {totals[FAIL]} failed, '
+               f'{plural(totals[WARN], "warning")}, {totals[OK]} ok)</span></p>\n')
     out.append('<div class="overview"><div class="totals" id="totals">')
     for st, word in ((FAIL, "failing"), (WARN, "with warnings"), (OK, "ok")):
         out.append(f'<div class="{CLS[st]}" data-status="{st}"><b>{by_status[st]}</b> '
