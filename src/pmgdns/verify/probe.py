@@ -16,8 +16,10 @@ import dns.resolver
 from ..core.errors import UsageError
 from ..families.checking import Check, Delegation, VerifyOptions
 from ..spec.model import Domain, Gateway, Site, zone_of
+from ..zones.records import domain_records
 from .delegation import delegation, parent_zone
 from .policy import mta_sts_checks
+from .prefetch import prefetch
 from .session import Finding, connect_address
 from .smtp import smtp_checks
 
@@ -34,8 +36,10 @@ def make_resolver(nameserver: str | None, timeout: float = 5.0) -> dns.resolver.
     resolver.lifetime = timeout
     resolver.timeout = timeout
     # one verify run asks each (name, type) once (the gateway's addresses are asked for every
-    # domain, checkdmarc asks again what pmgdns asked); answers live for their TTL
-    resolver.cache = dns.resolver.LRUCache(200_000)
+    # domain, checkdmarc asks again what pmgdns asked); answers live for their TTL. Bounded:
+    # a fleet's answers pass through it a batch of domains at a time (`DnsProbe.prefetch`),
+    # and each answer keeps its whole message (about 3 KiB)
+    resolver.cache = dns.resolver.LRUCache(CACHED_ANSWERS)
     return resolver
 
 
@@ -58,6 +62,8 @@ def split_hostport(text: str) -> tuple[str, int]:
     return host, port
 
 
+CACHED_ANSWERS = 20_000  # room for a batch's answers (`BATCH` domains, ~5 each) and the shared ones
+BATCH = 500  # domains whose questions are asked together, then checked, then forgotten
 CNAME_HOPS = 8  # a receiver gives up on longer chains, and so does verify
 
 
@@ -136,6 +142,45 @@ class DnsProbe:
                     f"; the wildcard *.{zone} answers in its place ({rtype} {shown})")
                 return []
         return found
+
+    def prefetch(self, domains: Sequence[Domain]) -> int:
+        """Ask, all at once, what the checks of `domains` will ask first: every (name, type)
+        the spec publishes in their zones and the wildcard's answer below each zone. The answers
+        wait in the resolver's cache; the checks ask as they always do."""
+        questions: list[tuple[str, str]] = []
+        for domain in domains:
+            zone = domain.zone
+            label = self._label(zone.rstrip(".").lower())
+            questions.append((f"{label}.{zone}", "TXT"))
+            for record in domain_records(self.site, domain):
+                name = record.fqdn
+                if name.startswith("*."):
+                    name = f"{label}.{name[2:]}"
+                questions.append((name, record.type))
+        return prefetch(self.resolver, questions)
+
+    def forget(self, domains: Sequence[Domain]) -> None:
+        """Drop what this run learnt inside the zones of `domains` (their checks are done), so
+        a fleet's run holds a batch's answers at a time, not every answer of the run."""
+        zones = {d.zone.lower() for d in domains}
+        names = {z.rstrip(".") for z in zones}
+
+        def inside(name: str) -> bool:
+            fqdn = name if name.endswith(".") else f"{name}."
+            while fqdn:
+                if fqdn in zones:
+                    return True
+                fqdn = fqdn.split(".", 1)[1] if "." in fqdn else ""
+            return False
+
+        for key in [k for k in self._seen if inside(k[0])]:
+            del self._seen[key]
+        for name in [n for n in self._placed if inside(n)]:
+            del self._placed[name]
+        for zone in names:
+            self._labels.pop(zone, None)
+        for zone in zones:
+            self._views.pop(zone, None)
 
     def in_its_place(self, name: str) -> str:
         return self._placed.get(name.rstrip(".").lower(), "")

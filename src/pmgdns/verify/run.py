@@ -26,7 +26,7 @@ from ..families import FAMILIES
 from ..families.checking import APPLY, FAIL, OK, WARN, Check, Probe, VerifyOptions
 from ..spec.model import Domain, Gateway, Site
 from .customer import customer_fixes
-from .probe import DnsProbe, make_resolver
+from .probe import BATCH, DnsProbe, make_resolver
 
 with quiet_import("checkdmarc"):
     from checkdmarc.utils import DNS_CACHE
@@ -171,15 +171,21 @@ def _threads_for(probe: Probe, domains: list[Domain]) -> int:
     return max(4, min(128, math.ceil(rtt / 0.00025)))
 
 
-def _in_threads(probe: Probe, domains: list[Domain], threads: int,
+def _in_threads(probe: DnsProbe, domains: list[Domain], threads: int,
                 progress: Callable[[int, int], None] | None) -> list[Check]:
+    """Check `domains` a batch at a time: ask what their checks will ask first (all at once),
+    run the checks in `threads` threads, then forget the batch's answers."""
     out: list[Check] = []
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
-        futures = [pool.submit(_domain_checks, probe, d) for d in domains]
-        for i, f in enumerate(futures, 1):
-            out.extend(f.result())
-            if progress:
-                progress(i, len(futures))
+        for start in range(0, len(domains), BATCH):
+            batch = domains[start:start + BATCH]
+            probe.prefetch(batch)
+            for i, checks in enumerate(pool.map(lambda d: _domain_checks(probe, d), batch),
+                                       start + 1):
+                out.extend(checks)
+                if progress:
+                    progress(i, len(domains))
+            probe.forget(batch)
     return out
 
 
