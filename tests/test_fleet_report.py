@@ -83,6 +83,27 @@ def test_a_fleet_with_three_breaks_at_a_glance(project: Project, fleet: BindServ
                                  "--format", "json").out)
     jsonschema.validate(doc, json.loads(SCHEMA.read_text()))
     assert doc["summary"]["FAIL"] == 3
+    # written a check at a time, it is the text json.dumps writes of the whole document
+    raw = project.run("verify", "--nameserver", f"127.0.0.1:{fleet.port}", "--format",
+                      "json").out
+    assert raw == json.dumps(json.loads(raw), indent=2) + "\n"
+
+    # at a fleet's size the text shows what needs attention, and counts the rest
+    text_report = project.run("verify", "--nameserver", f"127.0.0.1:{fleet.port}")
+    lines = text_report.out.splitlines()
+    assert text_report.code == 1
+    assert [line for line in lines if not line.startswith(" ")][:3] == [
+        "d07.example", "d23.example", "d41.example"]
+    assert not any(line.lstrip().startswith("OK") for line in lines)
+    assert "48 more domains or nodes passed every check." in lines
+    assert lines[-1].startswith("Verify: ") and lines[-1].endswith("3 failed.")
+    assert len(lines) < 15
+    every = project.run("-v", "verify", "--nameserver", f"127.0.0.1:{fleet.port}").out
+    assert all(d in every.splitlines() for d in DOMAINS)
+    markdown = project.run("verify", "--nameserver", f"127.0.0.1:{fleet.port}", "--format",
+                           "markdown").out
+    assert markdown.count("| FAIL |") == 3 and "| OK |" not in markdown
+    assert "48 more domains or nodes passed every check." in markdown
 
     # a report written again over itself (its marker at the end, for text)
     for _ in range(2):

@@ -8,7 +8,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -538,26 +538,29 @@ def verify(state: State, domains: tuple[str, ...], nameserver: str | None, fmt: 
     with ui.progress("verifying") as bar:
         report = verifylib.verify(site, select_domains(site, domains), resolver, workers, bar,
                                   options, system_resolver=nameserver is None)
+    pieces: Iterable[str]
     if fmt == "html":
         from .reports.html import verify_html
 
-        text = verify_html(_redacted(report.to_json()))
+        pieces = [verify_html(_redacted(report.to_json()))]
     elif fmt == "json":
-        text = verify_report.report_json(report)
+        pieces = verify_report.report_json_pieces(report)
     elif fmt == "markdown":
-        text = verify_report.report_markdown(report)
+        pieces = [verify_report.report_markdown(report, verbose=ui.verbose > 0)]
     else:
-        text = verify_report.report_text(report, ui.style if not out else _plain)
+        pieces = [verify_report.report_text(report, ui.style if not out else _plain,
+                                            verbose=ui.verbose > 0)]
     if out:
         from .core.files import write_output
 
         marker = VERIFY_MARKERS[fmt]
-        write_output(out, _redactor(text), marker, "a verify report")
+        write_output(out, (_redactor(p) for p in pieces), marker, "a verify report")
         s = report.summary()
         ui.note(f"Report written to {out}: {s['OK']} ok, {plural(s['WARN'], 'warning')}, "
                 f"{s['FAIL']} failed.")
     else:
-        ui.out(text, nl=False)
+        for piece in pieces:
+            ui.out(piece, nl=False)
     if report.failed:
         raise click.exceptions.Exit(ExitCode.ERROR)
 

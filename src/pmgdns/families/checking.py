@@ -18,7 +18,7 @@ OK, WARN, FAIL = "OK", "WARN", "FAIL"
 APPLY = "run `pmgdns apply`"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Check:
     """One verify result. `subject` is a domain or a gateway node (FQDN); `family` the record
     family that checked; `observed`/`expected` what the DNS answered and what the spec wants."""
@@ -31,6 +31,10 @@ class Check:
     fix: str = ""
     observed: str = ""
     expected: str = ""
+
+    def fields(self) -> tuple[str, str, str, str, str, str, str, str]:
+        return (self.subject, self.family, self.check, self.status, self.message, self.fix,
+                self.observed, self.expected)
 
     def to_json(self) -> dict[str, str]:
         return {"subject": self.subject, "family": self.family, "check": self.check,

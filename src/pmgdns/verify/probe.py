@@ -62,7 +62,7 @@ def split_hostport(text: str) -> tuple[str, int]:
     return host, port
 
 
-CACHED_ANSWERS = 20_000  # room for a batch's answers (`BATCH` domains, ~5 each) and the shared ones
+CACHED_ANSWERS = 8_000  # a batch's answers (`BATCH` domains, ~5 to 10 each) and the shared ones
 BATCH = 500  # domains whose questions are asked together, then checked, then forgotten
 CNAME_HOPS = 8  # a receiver gives up on longer chains, and so does verify
 

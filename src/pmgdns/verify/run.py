@@ -54,9 +54,12 @@ class Report:
             out[c.status] += 1
         return out
 
-    def to_json(self) -> dict[str, object]:
-        out: dict[str, object] = {"version": 1, "checks": [c.to_json() for c in self.checks],
-                                  "summary": self.summary(), "notes": self.notes}
+    def to_json(self, checks: bool = True) -> dict[str, object]:
+        """The JSON report (without `checks`, its `checks` left out, to be streamed)."""
+        out: dict[str, object] = {"version": 1}
+        if checks:
+            out["checks"] = [c.to_json() for c in self.checks]
+        out.update({"summary": self.summary(), "notes": self.notes})
         if self.made:
             out["made"] = self.made
         if self.nameservers:
@@ -180,9 +183,13 @@ def _in_threads(probe: DnsProbe, domains: list[Domain], threads: int,
         for start in range(0, len(domains), BATCH):
             batch = domains[start:start + BATCH]
             probe.prefetch(batch)
+            strings: dict[str, str] = {}
             for i, checks in enumerate(pool.map(lambda d: _domain_checks(probe, d), batch),
                                        start + 1):
-                out.extend(checks)
+                # one object per distinct text (the expected values of a fleet repeat): a
+                # fleet's report holds, and a worker hands back, each text once per batch
+                out.extend(Check(*(strings.setdefault(v, v) for v in c.fields()))
+                           for c in checks)
                 if progress:
                     progress(i, len(domains))
             probe.forget(batch)
