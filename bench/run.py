@@ -10,9 +10,10 @@ run by `octodns-sync --config-file build/octodns.yaml` in the same run, and the 
     python bench/run.py --domains 100000 --cloudflare-zones 0   # the fleet row set (issue #28)
 
 Above --full-max domains (default 10,000) the row set is the fleet's: render, validate, plan,
-apply, no-change re-plan and `--changed-since` on the local target, and verify against a real
-BIND serving the zones the apply wrote (the BIND plan/apply rows and the one-process row are
-left out: they would hold two more copies of the fleet on the machine).
+`plan --out`, apply, no-change re-plan, `--changed-since` and `apply --plan` on the local
+target, then plan, apply and re-plan against one real BIND holding the fleet's zones, and verify
+against it (the second BIND that octodns-sync applies to and the one-process rows are left
+out).
 """
 
 from __future__ import annotations
@@ -180,20 +181,11 @@ def start_bind(n: int) -> BindServer:
     zones = {d: zone_text(d, "www IN A 203.0.113.80\n") for d in domains(n)}
     zones["100.51.198.in-addr.arpa"] = zone_text("100.51.198.in-addr.arpa",
                                                  "25 IN PTR mx1.d00000.example.\n")
-    return BindServer(zones).start()
+    return loaded(BindServer(zones).start(), domains(n)[-1])
 
 
-Row = tuple[int, str, Run, Run | None]
-
-
-def served(work: Path) -> BindServer:
-    """A real BIND serving the zone files the local target wrote (`build/zones/`)."""
-    zones = {p.name[:-len(".zone")]: p.read_text()
-             for p in sorted((work / "build" / "zones").glob("*.zone"))}
-    zones["100.51.198.in-addr.arpa"] = zone_text("100.51.198.in-addr.arpa",
-                                                 "25 IN PTR mx1.d00000.example.\n")
-    server = BindServer(zones).start()
-    last = next(reversed(zones))  # named loads the zones in the background: wait for the last
+def loaded(server: BindServer, last: str) -> BindServer:
+    """`server` once it answers for `last` (named loads a fleet's zones in the background)."""
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline:
         try:
@@ -204,9 +196,13 @@ def served(work: Path) -> BindServer:
     return server
 
 
+Row = tuple[int, str, Run, Run | None]
+
+
 def fleet(n: int, key: str, env: dict[str, str], reference_all: bool) -> list[Row]:
-    """The row set of a fleet: the local target only, then verify against BIND. octodns-sync
-    runs beside the plan (and, with `reference_all`, beside apply and re-plan: at 100,000
+    """The row set of a fleet: the local target, then plan, apply and re-plan against a real
+    BIND holding the fleet's zones, and verify against that BIND. octodns-sync runs beside the
+    local plan (and, with `reference_all`, beside every plan, apply and re-plan: at 100,000
     zones each of its runs takes many minutes)."""
     rows: list[Row] = []
     work = Path(tempfile.mkdtemp(prefix=f"pmgdns-bench-{n}-"))
@@ -232,8 +228,22 @@ def fleet(n: int, key: str, env: dict[str, str], reference_all: bool) -> list[Ro
                          *changed_since(work, n, env)))
         except SystemExit as exc:
             print(f"# FAILED: {exc}", file=sys.stderr, flush=True)
-        server = served(work)
+        shutil.rmtree(work / "build" / "zones", ignore_errors=True)
+        rows.append((n, "apply --plan plan.json (the reviewed plan), local target",
+                     attempt(PMGDNS + ["apply", "--plan", "plan.json"], work, env), None))
+
+        server = start_bind(n)
         try:
+            env = dict(env, PMGDNS_TSIG_SECRET=server.secret)
+            write_spec(work, n, key, {"bind": dict(server.provider_config(), timeout=30)},
+                       "bind")
+            measure(PMGDNS + ["render"], work, env)
+            rows.append((n, "plan, BIND (AXFR)", attempt(PMGDNS + ["plan"], work, env),
+                         attempt(OCTODNS_SYNC, work, env) if reference_all else None))
+            rows.append((n, "apply, BIND (RFC 2136)",
+                         attempt(PMGDNS + ["apply", "--yes"], work, env), None))
+            rows.append((n, "re-plan, BIND (no changes)", attempt(PMGDNS + ["plan"], work, env),
+                         None))
             rows.append((n, "verify, BIND", attempt(
                 PMGDNS + ["verify", "--nameserver", f"127.0.0.1:{server.port}"], work, env,
                 ok=(0, 1)), None))
