@@ -6,6 +6,7 @@ from __future__ import annotations
 import cProfile
 import os
 import pstats
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +118,7 @@ ZONE_TEXTS = {
             value: example.net.
         """,
     "empty zone": "--- {}\n",
+    "no document": "",
 }
 
 
@@ -125,11 +127,12 @@ def test_a_zone_text_loads_or_fails_as_octodns_yamlprovider(tmp_path: Path, case
     """Records, contexts and error messages (which name the file and line) are octoDNS's own."""
     directory = str(tmp_path / "zones")
     os.mkdir(directory)
-    text = "\n".join(line[8:] for line in ZONE_TEXTS[case].splitlines()) + "\n"
+    text = textwrap.dedent(ZONE_TEXTS[case])
     Path(directory, "example.com.yaml").write_text(text, encoding="utf-8")
     ours = _outcome(_by_pmgdns, directory, "example.com.")
     assert ours == _outcome(_by_octodns, directory, "example.com.")
-    assert ours[0] == ("ok" if case in ("TXT with semicolons", "empty zone") else "error"), ours
+    loads = case in ("TXT with semicolons", "empty zone", "no document")
+    assert ours[0] == ("ok" if loads else "error"), ours
     if ours[0] == "error" and "order" in case:
         assert "keys out of order" in ours[2] and "example.com.yaml, line" in ours[2]
 
