@@ -150,6 +150,24 @@ def test_a_zone_octodns_refuses_is_an_error_naming_the_domain_and_the_fix(
         assert part in message, message
 
 
+def test_validate_warns_of_each_stale_zone_file(project: Project) -> None:
+    spec = project.spec()
+    spec["domains"]["example.net"] = {}
+    project.write_spec(spec)
+    assert project.run("render").code == 0
+    assert "stale" not in project.run("validate").err
+    zones = project.root / "zones"
+    (zones / "example.com.yaml").write_text("--- {}\n")  # edited by hand
+    (zones / "example.org.yaml").unlink()  # missing
+    spec["domains"].pop("example.net")  # rendered for a domain the spec dropped
+    project.write_spec(spec)
+    (zones / "handmade.example.yaml").write_text("--- {}\n")  # not pmgdns's: not stale
+    result = project.run("validate")
+    assert result.code == 0, result.err
+    assert ("zones/ is stale (zones/example.com.yaml, zones/example.net.yaml, "
+            "zones/example.org.yaml): run `pmgdns render` and commit the result") in result.err
+
+
 # -- a cost per zone that does not grow with the fleet --------------------------------------------
 
 
