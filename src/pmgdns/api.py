@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -19,7 +18,6 @@ from .core.errors import (
     Interrupted,
     NotConfirmed,
     PmgdnsError,
-    SpecError,
     StalePlanError,
     StaleZonesError,
     UsageError,
@@ -36,6 +34,7 @@ from .tickets.customer import Ticket, tickets
 from .tickets.customer_formats import EXTENSIONS, FORMATS, MARKERS
 from .zones import render as renderlib
 from .zones.customer import customer_manual
+from .zones.loading import check_rendered
 from .zones.provider_classes import check_provider_classes
 from .zones.records import domain_records
 from .zones.render import processor_config
@@ -266,35 +265,10 @@ TICKET_MARKERS = MARKERS
 def validate(workspace: Workspace, site: Site) -> list[str]:
     """Check what the spec renders to with octoDNS's strict validators, and that each provider
     class imports. Contacts no provider. Returns warnings (e.g. a stale zones/)."""
-    # start-up time: octoDNS loads in ~0.1 s; commands that never plan skip it
-    from octodns.provider.yaml import YamlProvider
-
-    # start-up time: octoDNS loads in ~0.1 s; commands that never plan skip it
-    from octodns.record import Record
-    from octodns.zone import Zone
-
     warnings = list(site.warnings)
     check_provider_classes(site, site.providers)
     rendering = renderlib.render(site, workspace.zones_dir)
-    Record.enable_validators(["legacy", "strict"])
-    Zone.enable_zone_validators(["legacy", "strict"])
-    stale = rendering.leftovers(workspace.zones_dir)
-    with tempfile.TemporaryDirectory() as tmp:
-        for path, text in rendering.zone_files.items():  # each rendered once, as it comes
-            with open(os.path.join(tmp, os.path.basename(path)), "w", encoding="utf-8") as fh:
-                fh.write(text)
-            if renderlib.rendered_text(path) != text:
-                stale.append(path)
-        source = YamlProvider("pmgdns", tmp, enforce_order=True, escaped_semicolons=False)
-        for d in site.domains.values():
-            zone = Zone(d.zone, [])
-            try:
-                source.populate(zone)
-                zone.validate()
-            except Exception as exc:  # octoDNS's validation errors
-                raise SpecError(site.file, f"domains.{d.name}",
-                                f"the rendered zone fails octoDNS's validation: {exc}") from None
-    stale.sort()
+    stale = check_rendered(site, rendering, workspace.zones_dir)
     if stale:
         warnings.append(f"{workspace.zones_dir}/ is stale ({', '.join(stale)}): run "
                         "`pmgdns render` and commit the result")
