@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..core.errors import UsageError
+import dns.exception
+
+from ..core.errors import UsageError, VerifyError
 from ..families import FAMILIES
 from ..families.base import ZoneContext
 from ..families.delegate import delegate_of, is_delegated
@@ -142,7 +144,11 @@ def tickets(site: Site, patterns: Sequence[str] = (),
         t = Ticket(d.name, _rows(records), delegated, dg.zone if dg and delegated else None,
                    d.absent)
         if probe is not None:
-            _compare(site, d, records, t, probe)
+            try:
+                _compare(site, d, records, t, probe)
+            except dns.exception.Timeout:
+                raise VerifyError("DNS queries timed out: check --nameserver and that it "
+                                  "answers for the customer zones") from None
         out.append(t)
     return out
 

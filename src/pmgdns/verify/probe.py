@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -55,6 +56,14 @@ def split_hostport(text: str) -> tuple[str, int]:
                          "(e.g. 127.0.0.1:5353 or [::1]:53)") from None
     if not 0 < port < 65536:
         raise UsageError(f"--nameserver {text}: the port must be 1-65535")
+    scope = host.partition("%")[2]
+    if scope and not scope.isdigit():  # a zone index names a network interface of this host
+        try:
+            socket.if_nametoindex(scope)
+        except OSError:
+            raise UsageError(f"--nameserver {text}: this host has no network interface "
+                             f"`{scope}` (the zone index, after %); name one of its "
+                             "interfaces (`ip link`), e.g. fe80::1%eth0") from None
     return host, port
 
 
