@@ -39,11 +39,12 @@ def parse_lists(text: str) -> tuple[str, ...]:
     for part in text.split(","):
         zone = part.strip().rstrip(".").lower()
         if not _ZONE.match(zone) or zone.rsplit(".", 1)[-1].isdigit():
-            raise UsageError(f"--dnsbl {text}: `{part.strip()}` is not a DNS blocklist zone; "
+            raise UsageError(f"--dnsbl {shown(text)}: `{shown(part.strip())}` is not a DNS "
+                             "blocklist zone; "
                              "give zone names separated by commas, e.g. "
                              "--dnsbl zen.spamhaus.org,bl.spamcop.net")
         if len(zone) > MAX_ZONE:
-            raise UsageError(f"--dnsbl {text}: `{part.strip()}` is {TOO_LONG}")
+            raise UsageError(f"--dnsbl {shown(text)}: `{shown(part.strip())}` is {TOO_LONG}")
         if zone not in out:
             out.append(zone)
     return tuple(out)
