@@ -236,3 +236,21 @@ def test_customer_ticket_hostile_name_server(value: str, bind: BindServer,
     assert_sane(run)
     if run.code == 1 and "timed out" not in error_line(run):
         assert_refused_showing(run, "--nameserver", value)
+
+
+def test_customer_ticket_names_a_few_held_domains(keys: Keys, fresh_root: Path) -> None:
+    """A glob over a fleet the MSP holds: the error names a few domains and counts the rest (it
+    named all of them, in one line of any length)."""
+    spec = base_spec(keys)
+    spec["domains"] = {f"d{i:05}.example": {} for i in range(3000)}
+    spec["domains"]["example.org"] = {"targets": ["customer"]}
+    write_project(fresh_root, dump(spec))
+    run = pmgdns(fresh_root, "customer-ticket", "--", "*", timeout=20)
+    assert_sane(run)
+    line = error_line(run)
+    assert "d00000.example" in line and "and 2995 more" in line and len(line) < 500, str(run)
+
+
+@pytest.fixture
+def fresh_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("hostile")

@@ -103,6 +103,9 @@ class Ticket:
         return out
 
 
+NAMED = 5  # domains an error names before it counts the rest
+
+
 def customer_targets(site: Site, patterns: Sequence[str]) -> list[Domain]:
     """The chosen customer zones (all of them without `patterns`); a chosen domain the MSP
     holds is an error naming it."""
@@ -115,7 +118,9 @@ def customer_targets(site: Site, patterns: Sequence[str]) -> list[Domain]:
     out = [site.domains[n] for n in select_domains(site, patterns)]
     held = [d.name for d in out if CUSTOMER not in d.targets]
     if held:
-        raise UsageError(f"{', '.join(held)} {'is' if len(held) == 1 else 'are'} not held by a "
+        named = ", ".join(held[:NAMED]) + (f" and {len(held) - NAMED} more" if len(held) > NAMED
+                                           else "")
+        raise UsageError(f"{named} {'is' if len(held) == 1 else 'are'} not held by a "
                          "customer (its targets do not include `customer`): `pmgdns apply` sets "
                          "its records; a customer ticket is for `targets: [customer]` zones")
     return out
