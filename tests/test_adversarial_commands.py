@@ -254,3 +254,35 @@ def test_customer_ticket_names_a_few_held_domains(keys: Keys, fresh_root: Path) 
 @pytest.fixture
 def fresh_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("hostile")
+
+
+SECRET = "s3cr3t-t0ken.example"  # a provider's token that is also a name pmgdns shows
+
+
+def test_a_secret_in_a_ticket_or_a_blocklist_is_never_shown(keys: Keys, bind: BindServer,
+                                                            fresh_root: Path) -> None:
+    """A provider's secret (`env/VAR`) that is also an SPF include of a customer zone and a
+    `--dnsbl` zone shows masked in every ticket format, in a ticket file and in verify."""
+    spec = base_spec(keys)
+    spec["providers"] = {"cf": {"class": "octodns_cloudflare.CloudflareProvider",
+                                "token": "env/CF_TOKEN"}}
+    spec["domains"]["example.org"] = {"targets": ["customer"], "spf": {"include": [SECRET]}}
+    write_project(fresh_root, dump(spec))
+    env = {"CF_TOKEN": SECRET}
+    ns = f"127.0.0.1:{bind.port}"
+    runs = [pmgdns(fresh_root, "customer-ticket", "--format", fmt, env=env)
+            for fmt in ("text", "markdown", "json", "html")]
+    runs.append(pmgdns(fresh_root, "customer-ticket", "--out", "t.md", "--format", "markdown",
+                       env=env))
+    runs.append(pmgdns(fresh_root, "customer-ticket", "--nameserver", ns, env=env, timeout=20))
+    for run in runs:
+        assert_sane(run)
+        assert run.code == 0, str(run)
+    verify = pmgdns(fresh_root, "verify", "--nameserver", ns, "--dnsbl", SECRET, env=env,
+                    timeout=20)
+    _assert_report(verify)
+    for run in [*runs, verify]:
+        for stream in (run.raw_out, run.raw_err):
+            assert SECRET.encode() not in stream, f"the secret shows\n{run}"
+    assert SECRET not in (fresh_root / "t.md").read_text()
+    assert "include:" in runs[0].out and "blocklist" in verify.out, str(verify)
