@@ -231,8 +231,12 @@ class DelegateFamily(Family):
                              f"`{shown(sel)}._domainkey.{longest}` is longer than {MAX_NAME} "
                              "characters, the most a DNS name holds; use a shorter selector "
                              "name")
+        checked: set[Spf] = set()
         for d in delegated:
-            check_length(c, (*d.path, "spf"), delegated_spf(spf_of(d), dg.spf_name))
+            spf = spf_of(d)
+            if spf not in checked:
+                checked.add(spf)
+                check_length(c, (*d.path, "spf"), delegated_spf(spf, dg.spf_name))
 
     def _shared(self, c: Checker, site: Site, dg: Delegate) -> None:
         """One MTA-STS policy and one TLS-RPT record for every delegated domain (and the
