@@ -23,7 +23,15 @@ from pmgdns.core.errors import UsageError
 from pmgdns.verify.probe import split_hostport
 
 from .conftest import Keys
-from .hostile import Run, assert_sane, error_line, error_lines, pmgdns, unshown
+from .hostile import (
+    Run,
+    assert_sane,
+    error_line,
+    error_lines,
+    pmgdns,
+    txt_rdata_text,
+    unshown,
+)
 from .servers import BindServer, zone_text
 from .test_adversarial import HYPOTHESIS, ZONES, _assert_report, base_spec, dump, write_project
 from .test_adversarial_keys import hostile_text, injected
@@ -31,9 +39,18 @@ from .test_adversarial_keys import hostile_text, injected
 SHOWN = 50  # characters: a shorter value shows whole in an error (longer ones are cut)
 
 
+# a blocklist that lists the gateway's addresses, with hostile reasons (server data)
+REASON = b"\x1b[2J\x1b]0;pwned\x07 listed \xe2\x80\xae <b>x</b> `y` | z\x00"
+BLOCKLIST = "".join(
+    f"{name} IN A 127.0.0.2\n{name} IN TXT {txt_rdata_text(REASON)}\n" for name in (
+        "25.100.51.198", ".".join(reversed(ipaddress.ip_address("2001:db8::25").exploded
+                                           .replace(":", "")))))
+
+
 @pytest.fixture(scope="module")
 def bind() -> Iterator[BindServer]:
-    s = BindServer({z: zone_text(z, "") for z in ZONES}).start()
+    s = BindServer({**{z: zone_text(z, "") for z in ZONES},
+                    "bl.example": zone_text("bl.example", BLOCKLIST)}).start()
     try:
         yield s
     finally:
@@ -118,6 +135,21 @@ DNSBL_CASES: list[tuple[str, str, bool | None]] = [
 def test_verify_dnsbl_value(value: str, refused: bool | None, bind: BindServer,
                             site: Callable[[], Path]) -> None:
     check_dnsbl(site(), bind, value, refused)
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "json", "html"])
+def test_a_blocklist_reason_is_data(fmt: str, bind: BindServer, site: Callable[[], Path]) -> None:
+    """The TXT reason a blocklist gives (ESC, OSC, a bidi override, NUL, markup) shows escaped
+    in every report format."""
+    run = pmgdns(site(), "verify", "--nameserver", f"127.0.0.1:{bind.port}", "--dnsbl",
+                 "bl.example", "--format", fmt, timeout=20)
+    _assert_report(run)
+    assert run.code == 1 and "is listed in bl.example" in run.out, str(run)
+    if fmt == "text":
+        missing = unshown(run.out, REASON.decode())
+        assert not missing, f"the report does not show {missing} of the reason escaped\n{run}"
+    if fmt == "html":
+        assert "<b>x</b>" not in run.out, str(run)
 
 
 @given(value=st.one_of(
