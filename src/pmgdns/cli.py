@@ -481,6 +481,8 @@ def customer_ticket(state: State, domains: tuple[str, ...], fmt: str, out: str |
     from .core.files import write_output
     from .verify.probe import DnsProbe, make_resolver
 
+    if out is not None and not out.strip():
+        raise UsageError("--out is empty; give a FILE, or a DIR/ for one ticket per domain")
     site = state.load()
     live = live or nameserver is not None
     probe = DnsProbe(site, make_resolver(nameserver)) if live else None

@@ -31,13 +31,14 @@ from .checking import APPLY, FAIL, OK, Check, Probe
 from .delegation import CUSTOMER
 from .dkim import check_selector
 from .mta_sts import STS, MtaSts, policy_id, policy_text
-from .spf import Spf, sender_key, spf_checks, spf_of
+from .spf import Spf, check_length, sender_key, spf_checks, spf_of
 from .tls_rpt import TLSRPT, record_value
 
 if TYPE_CHECKING:
     from ..spec.values import Checker
 
 KEYS = ("zone", "spf", "dkim")
+MAX_NAME = 253  # characters of a DNS name, without the final dot
 PENDING = ("the customer's record is pending: send them the ticket (`pmgdns customer-ticket "
            "{domain}`) and ask their DNS host to set it")
 
@@ -155,6 +156,10 @@ class DelegateFamily(Family):
                                           "delegated records, e.g. msp-example.net")
         zone = c.hostname(d["zone"], (*path, "zone"), "domain name")
         spf = _label(c, d.get("spf", "_spf"), (*path, "spf"))
+        if len(f"{spf}.{zone}") > MAX_NAME:
+            raise c.fail((*path, "spf"), f"`{shown(spf)}.{zone}` is longer than {MAX_NAME} "
+                                         "characters, the most a DNS name holds; keep the "
+                                         "default _spf")
         raw = d.get("dkim")
         if not isinstance(raw, list) or not raw:
             raise c.fail((*path, "dkim"), "must list the selector names PMG alternates between, "
@@ -212,7 +217,26 @@ class DelegateFamily(Family):
                                 "customers' CNAMEs point only there; add it to delegate.dkim "
                                 "(customers then need one more CNAME) or use one of those "
                                 "names")
+        self._names_fit(c, site, dg)
         self._shared(c, site, dg)
+
+    def _names_fit(self, c: Checker, site: Site, dg: Delegate) -> None:
+        """Every CNAME a delegated domain publishes, and its target, is a name DNS can hold;
+        the delegated SPF value stays within RFC 7208's 450 characters."""
+        delegated = [d for d in site.domains.values() if is_delegated(site, d)]
+        longest = max([dg.zone, *(d.name for d in delegated)], key=len)
+        for i, sel in enumerate(dg.dkim):
+            if len(f"{sel}._domainkey.{longest}") > MAX_NAME:
+                raise c.fail(("delegate", "dkim", str(i)),
+                             f"`{shown(sel)}._domainkey.{longest}` is longer than {MAX_NAME} "
+                             "characters, the most a DNS name holds; use a shorter selector "
+                             "name")
+        checked: set[Spf] = set()
+        for d in delegated:
+            spf = spf_of(d)
+            if spf not in checked:
+                checked.add(spf)
+                check_length(c, (*d.path, "spf"), delegated_spf(spf, dg.spf_name))
 
     def _shared(self, c: Checker, site: Site, dg: Delegate) -> None:
         """One MTA-STS policy and one TLS-RPT record for every delegated domain (and the

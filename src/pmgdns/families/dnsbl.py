@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.errors import UsageError
 from ..spec.model import Gateway
+from ..spec.values import shown
 from .base import Family
 from .checking import FAIL, OK, WARN, Check, Probe
 
@@ -22,6 +23,12 @@ if TYPE_CHECKING:
     from ..spec.values import Checker
 
 REFUSED = {f"127.255.255.{n}" for n in (252, 253, 254)}
+# the query for an IPv6 address puts 32 nibbles (64 characters) before the zone, and a DNS name
+# holds at most 253 characters
+MAX_ZONE = 253 - 64
+TOO_LONG = (f"longer than {MAX_ZONE} characters: the name asked for an IPv6 address (its 32 "
+            "nibbles before the zone) would exceed the 253 characters a DNS name holds; give "
+            "the blocklist's own zone, e.g. zen.spamhaus.org")
 _ZONE = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?\.)+"
                    r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -31,10 +38,13 @@ def parse_lists(text: str) -> tuple[str, ...]:
     out: list[str] = []
     for part in text.split(","):
         zone = part.strip().rstrip(".").lower()
-        if not _ZONE.match(zone):
-            raise UsageError(f"--dnsbl {text}: `{part.strip()}` is not a DNS blocklist zone; "
+        if not _ZONE.match(zone) or zone.rsplit(".", 1)[-1].isdigit():
+            raise UsageError(f"--dnsbl {shown(text)}: `{shown(part.strip())}` is not a DNS "
+                             "blocklist zone; "
                              "give zone names separated by commas, e.g. "
                              "--dnsbl zen.spamhaus.org,bl.spamcop.net")
+        if len(zone) > MAX_ZONE:
+            raise UsageError(f"--dnsbl {shown(text)}: `{shown(part.strip())}` is {TOO_LONG}")
         if zone not in out:
             out.append(zone)
     return tuple(out)
@@ -65,9 +75,10 @@ class DnsblFamily(Family):
         out: list[str] = []
         for i, zone in enumerate(zones):
             name = c.hostname(zone, (*path, str(i)), "blocklist zone")
-            if name not in out:
-                out.append(name)
-        return tuple(out)
+            if len(name) > MAX_ZONE:
+                raise c.fail((*path, str(i)), f"`{shown(name)}` is {TOO_LONG}")
+            out.append(name)
+        return tuple(dict.fromkeys(out))
 
     def node_checks(self, probe: Probe, node: Gateway) -> list[Check]:
         lists = list(probe.site.sections.get(self.name) or ())

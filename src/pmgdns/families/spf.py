@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+import idna
+
 from ..core.libraries import quiet_import
 from ..core.text import plural
 from ..spec.model import Domain, Gateway, RecordSpec, Site
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 DEFAULT = "v=spf1 mx -all"
 MAX_LOOKUPS = 10  # RFC 7208 §4.6.4
 MAX_VOID = 2
+MAX_LENGTH = 450  # characters (RFC 7208 §3.4)
 PARTS = ("value", "include", "ip4", "ip6", "all", "drop")
 _LOOKUP = re.compile(r"^[+~?-]?(include:|a\b|a:|a/|mx\b|mx:|mx/|ptr|exists:|redirect=)", re.I)
 # a term that authorises senders (RFC 7208 §5, §6.1), without a qualifier or with `+`
@@ -148,7 +151,7 @@ def check_spf(c: Checker, value: Any, path: Path, inherited: Any = None) -> str:
     text = " ".join(raw.split())
     if not re.match(r"^v=spf1( |$)", text, re.I):
         raise c.fail(path, f"`{shown(text)}` is not an SPF record; it must start with `v=spf1`")
-    if len(text) > 450:
+    if len(text) > MAX_LENGTH:
         raise c.fail(path, "must be at most 450 characters")
     terms = text.split()[1:]
     lookups = sum(1 for t in terms if _LOOKUP.match(t))
@@ -188,9 +191,23 @@ def is_domain_name(text: str) -> bool:
 
 def _include(c: Checker, path: Path, text: str) -> str:
     name = text.rstrip(".").lower()
+    if not name.isascii():  # an SPF record is ASCII: a Unicode name goes in as its A-labels
+        try:
+            name = idna.encode(name, uts46=True).decode("ascii")
+        except idna.IDNAError as exc:
+            raise c.fail(path, f"`{shown(text)}` is not a valid internationalised domain name: "
+                               f"{shown(str(exc))}") from None
     if not is_domain_name(name):
         raise c.fail(path, f"`{shown(text)}` is not a domain name; `include` takes the domain "
                            "whose SPF record to include, e.g. spf.protection.outlook.com")
+    for label in name.split("."):
+        if label.startswith("xn--"):
+            try:
+                idna.decode(label)
+            except (idna.IDNAError, UnicodeError, ValueError):
+                raise c.fail(path, f"`{shown(label)}` is not a valid IDNA label (an `xn--` label "
+                                   "must decode to a valid name); write the name in Unicode or "
+                                   "fix the A-label") from None
     return name
 
 
@@ -206,6 +223,15 @@ def _network(c: Checker, path: Path, text: str, version: int) -> str:
     if net.version != version:
         raise c.fail(path, f"`{shown(text)}` is an IPv{net.version} address; put it under "
                            f"`{other}`, not `{kind}`")
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        raise c.fail(path, f"`{shown(text)}` has a zone index (the part after %), which SPF "
+                           f"does not know; write {str(address).split('%', 1)[0]}")
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        raise c.fail(path, f"`{shown(text)}` is an IPv4-mapped IPv6 address; put the IPv4 "
+                           f"address {address.ipv4_mapped} under `ip4`")
+    if net.prefixlen == 0:
+        raise c.fail(path, f"`{shown(text)}` authorises every IPv{version} host on the "
+                           "internet (like +all); list your senders' own addresses or networks")
     full = 32 if version == 4 else 128
     return str(address) if net.prefixlen == full else f"{address}/{net.prefixlen}"
 
@@ -266,9 +292,33 @@ def parse_spf(c: Checker, value: Any, path: Path, inherited: Any = None) -> Spf:
     return out
 
 
+def check_length(c: Checker, path: Path, value: str) -> None:
+    """The published SPF value is at most 450 characters (RFC 7208 §3.4)."""
+    if len(value) > MAX_LENGTH:
+        raise c.fail(path, f"composes an SPF record of {len(value)} characters (with the "
+                           "gateway nodes' addresses); RFC 7208 keeps it within 450 so that it "
+                           "fits one DNS answer: list networks (CIDR) instead of single "
+                           "addresses, or move senders into an included domain")
+
+
 class SpfFamily(Family):
     name = "spf"
     domain_keys = (Key("spf", Spf(), parse_spf),)
+
+    def check_site(self, c: Checker, site: Site) -> None:
+        """The value composed from the parts and the gateway nodes stays within RFC 7208's
+        450 characters (§3.4: a larger answer may not fit a DNS packet over UDP)."""
+        every = [t for n in site.gateways
+                 for t in (f"ip4:{n.ipv4}", *((f"ip6:{n.ipv6}",) if n.ipv6 else ()))]
+        longer: dict[Spf, bool] = {}  # could the value be too long, with every node added?
+        for domain in site.domains.values():
+            if domain.absent or domain.options.get("parked"):
+                continue
+            spf = spf_of(domain)
+            if spf not in longer:
+                longer[spf] = len(" ".join(["v=spf1", *spf.terms(every)])) > MAX_LENGTH
+            if longer[spf]:
+                check_length(c, (*domain.path, "spf"), spf_value(site, domain))
 
     def records(self, site: Site, domain: Domain) -> Iterable[RecordSpec]:
         if not domain.options.get("parked"):

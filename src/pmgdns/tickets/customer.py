@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..core.errors import UsageError
+import dns.exception
+
+from ..core.errors import UsageError, VerifyError
 from ..families import FAMILIES
 from ..families.base import ZoneContext
 from ..families.delegate import delegate_of, is_delegated
@@ -101,6 +103,9 @@ class Ticket:
         return out
 
 
+NAMED = 5  # domains an error names before it counts the rest
+
+
 def customer_targets(site: Site, patterns: Sequence[str]) -> list[Domain]:
     """The chosen customer zones (all of them without `patterns`); a chosen domain the MSP
     holds is an error naming it."""
@@ -113,7 +118,9 @@ def customer_targets(site: Site, patterns: Sequence[str]) -> list[Domain]:
     out = [site.domains[n] for n in select_domains(site, patterns)]
     held = [d.name for d in out if CUSTOMER not in d.targets]
     if held:
-        raise UsageError(f"{', '.join(held)} {'is' if len(held) == 1 else 'are'} not held by a "
+        named = ", ".join(held[:NAMED]) + (f" and {len(held) - NAMED} more" if len(held) > NAMED
+                                           else "")
+        raise UsageError(f"{named} {'is' if len(held) == 1 else 'are'} not held by a "
                          "customer (its targets do not include `customer`): `pmgdns apply` sets "
                          "its records; a customer ticket is for `targets: [customer]` zones")
     return out
@@ -142,7 +149,11 @@ def tickets(site: Site, patterns: Sequence[str] = (),
         t = Ticket(d.name, _rows(records), delegated, dg.zone if dg and delegated else None,
                    d.absent)
         if probe is not None:
-            _compare(site, d, records, t, probe)
+            try:
+                _compare(site, d, records, t, probe)
+            except dns.exception.Timeout:
+                raise VerifyError("DNS queries timed out: check --nameserver and that it "
+                                  "answers for the customer zones") from None
         out.append(t)
     return out
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ import dns.resolver
 from ..core.errors import UsageError
 from ..families.checking import Check, Delegation, VerifyOptions
 from ..spec.model import Domain, Gateway, Site, zone_of
+from ..spec.values import shown
 from ..zones.records import domain_records
 from .delegation import delegation, parent_zone
 from .policy import mta_sts_checks
@@ -55,10 +57,18 @@ def split_hostport(text: str) -> tuple[str, int]:
         ipaddress.ip_address(host)
         port = int(port_text)
     except ValueError:
-        raise UsageError(f"--nameserver {text}: give an IP address, optionally with :PORT "
+        raise UsageError(f"--nameserver {shown(text)}: give an IP address, optionally with :PORT "
                          "(e.g. 127.0.0.1:5353 or [::1]:53)") from None
     if not 0 < port < 65536:
-        raise UsageError(f"--nameserver {text}: the port must be 1-65535")
+        raise UsageError(f"--nameserver {shown(text)}: the port must be 1-65535")
+    scope = host.partition("%")[2]
+    if scope and not scope.isdigit():  # a zone index names a network interface of this host
+        try:
+            socket.if_nametoindex(scope)
+        except OSError:
+            raise UsageError(f"--nameserver {shown(text)}: this host has no network interface "
+                             f"`{shown(scope)}` (the zone index, after %); name one of its "
+                             "interfaces (`ip link`), e.g. fe80::1%eth0") from None
     return host, port
 
 
