@@ -187,24 +187,32 @@ class ReadChanges(Sequence[Any]):
     """The changes of a plan file as they are kept once read (a fleet's plan file holds a
     million, hundreds of megabytes of JSON): the digest of each, in order (32 bytes; what
     `document_digest` hashes and `check_targets` compares), the (zone, target) of each run of
-    changes, and, as they were read, the few that are not well-formed changes (the first
-    problem among them is `problem`). Read as a sequence, a well-formed change is a
-    `ReadChange`."""
+    changes (as JSON text, in one buffer), and, as they were read, the few that are not
+    well-formed changes (the first problem among them is `problem`; a file with one is
+    refused, so, unless `complete`, nothing after it is kept). Read as a sequence, a
+    well-formed change is a `ReadChange`."""
 
-    def __init__(self) -> None:
+    def __init__(self, complete: bool = False) -> None:
+        self._complete = complete
         self._digests = bytearray()
-        self._keys: list[tuple[str, str]] = []  # (zone, target) of each run
+        self._keys = bytearray()  # the (zone, target) of each run, as JSON
+        self._key_at = array("q")  # where each run's (zone, target) starts in _keys
         self._starts = array("q")  # the index of the first change of each run
+        self._last: tuple[str, str] | None = None
         self._count = 0
         self.odd: dict[int, Any] = {}  # index: the item as read
         self.problem: str | None = None
         self.all_changes = True  # each item is a change or an object
 
     def add(self, item: Any) -> None:
+        self._count += 1
+        if self.problem is not None and not self._complete:
+            self.all_changes = self.all_changes and isinstance(item, dict | ReadChange)
+            return
         if isinstance(item, ReadChange):
             zone, target, digest = item
         else:
-            self.odd[self._count] = item
+            self.odd[self._count - 1] = item
             digest = _digest(item)
             self.problem = self.problem or _change_problem(item)
             if isinstance(item, dict):
@@ -213,10 +221,16 @@ class ReadChanges(Sequence[Any]):
                 zone = target = ""
                 self.all_changes = False
         self._digests += bytes.fromhex(digest)
-        if not self._keys or self._keys[-1] != (zone, target):
-            self._keys.append((zone, target))
-            self._starts.append(self._count)
-        self._count += 1
+        if self._last != (zone, target):
+            self._last = (zone, target)
+            self._key_at.append(len(self._keys))
+            self._keys += json.dumps(self._last).encode() + b"\n"
+            self._starts.append(self._count - 1)
+
+    def _key(self, run: int) -> tuple[str, str]:
+        at = self._key_at[run]
+        zone, target = json.loads(self._keys[at:self._keys.index(b"\n", at)])
+        return sys.intern(zone), sys.intern(target)
 
     def __len__(self) -> int:
         return self._count
@@ -236,7 +250,7 @@ class ReadChanges(Sequence[Any]):
             raise IndexError("change index out of range")
         if index in self.odd:
             return self.odd[index]
-        zone, target = self._keys[bisect.bisect_right(self._starts, index) - 1]
+        zone, target = self._key(bisect.bisect_right(self._starts, index) - 1)
         return ReadChange((zone, target, self._digests[32 * index:32 * index + 32].hex()))
 
     def digest_lines(self) -> Iterator[bytes]:
@@ -249,8 +263,8 @@ class ReadChanges(Sequence[Any]):
     def runs(self) -> dict[tuple[str, str], list[int]]:
         """{(zone, target): its runs of changes} (a plan file has one run for each)."""
         out: dict[tuple[str, str], list[int]] = {}
-        for run, key in enumerate(self._keys):
-            out.setdefault(key, []).append(run)
+        for run in range(len(self._starts)):
+            out.setdefault(self._key(run), []).append(run)
         return out
 
     def digests(self, runs: Iterable[int]) -> list[bytes]:
@@ -258,7 +272,8 @@ class ReadChanges(Sequence[Any]):
         out: list[bytes] = []
         for run in runs:
             start = self._starts[run]
-            end = self._starts[run + 1] if run + 1 < len(self._starts) else self._count
+            end = self._starts[run + 1] if run + 1 < len(self._starts) \
+                else len(self._digests) // 32
             out.extend(bytes(self._digests[32 * i:32 * i + 32]) for i in range(start, end))
         return sorted(out)
 
@@ -385,7 +400,7 @@ def check_targets(document: dict[str, Any], path: str, fresh: PlanResult) -> Non
     when it was made; say which zone at which target. And refuse a plan whose changes are not
     the ones a fresh plan gives: what the reviewer saw is what is applied."""
     changes = document.get("changes", [])
-    read = changes if isinstance(changes, ReadChanges) else ReadChanges()
+    read = changes if isinstance(changes, ReadChanges) else ReadChanges(complete=True)
     if read is not changes and isinstance(changes, list):
         for c in changes:
             read.add(c)
