@@ -250,3 +250,22 @@ def test_json_parsed_as_it_streams_in_is_what_json_loads_gives() -> None:
     for text in cases:
         for block in (1, 3, 50):
             assert outcome(text, block) == outcome(text), (text, block)
+
+
+def test_a_file_of_many_items_that_are_no_changes_is_refused_holding_none(
+        tmp_path: Path) -> None:
+    doc = json.loads(_write(tmp_path / "plan.json", 1).read_text())
+    doc["changes"] = [1] * 300_000
+    doc["digest"] = planfile.document_digest(doc)
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(doc, indent=2))
+    del doc
+
+    def refused() -> str:
+        with pytest.raises(PmgdnsError) as caught:
+            planfile.read_plan(str(path))
+        return str(caught.value)
+
+    held, peak = _traced(refused)
+    assert "a change in it is not a change" in refused()
+    assert peak < 4 * jsonstream.BLOCK, peak
