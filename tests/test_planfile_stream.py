@@ -4,6 +4,7 @@ as when the whole text was read and parsed by `json.loads`, with the same messag
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import tracemalloc
@@ -269,3 +270,24 @@ def test_a_file_of_many_items_that_are_no_changes_is_refused_holding_none(
     held, peak = _traced(refused)
     assert "a change in it is not a change" in refused()
     assert peak < 4 * jsonstream.BLOCK, peak
+
+
+def test_the_digest_is_the_one_plan_files_have_always_had(tmp_path: Path) -> None:
+    """sha256 over the canonical JSON of all but the changes, then a line for each change's
+    digest: made a part at a time now, so a plan file written before still applies."""
+    def digest(doc: dict[str, Any]) -> str:
+        body = {k: v for k, v in doc.items() if k not in ("digest", "changes")}
+        h = hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=True,
+                                      separators=(",", ":")).encode() + b"\n")
+        for c in doc["changes"]:
+            h.update(hashlib.sha256(json.dumps(c, sort_keys=True).encode()).hexdigest().encode()
+                     + b"\n")
+        return h.hexdigest()
+
+    raw = json.loads(_write(tmp_path / "plan.json", 2500).read_text())
+    assert raw["digest"] == digest(raw) == planfile.document_digest(raw)
+    assert planfile.document_digest(planfile.read_plan(str(tmp_path / "plan.json"))) \
+        == raw["digest"]
+    raw["notes"].append({"é": [1.5, None, {"b": 1, "a": "\u2028"}]})
+    raw["targets"]["zz. at local"] = "e" * 64
+    assert planfile.document_digest(raw) == digest(raw)

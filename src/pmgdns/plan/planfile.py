@@ -73,7 +73,7 @@ def document_digest(doc: dict[str, Any]) -> str:
     with keys sorted), so that a read plan file, which keeps only those digests of its
     changes, is checked without its changes as objects, and a written one is digested as it
     is streamed."""
-    h = hashlib.sha256(_head(doc))
+    h = _head(doc)
     changes = doc.get("changes", [])
     if isinstance(changes, ReadChanges):
         for lines in changes.digest_lines():
@@ -84,11 +84,39 @@ def document_digest(doc: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
-def _head(doc: dict[str, Any]) -> bytes:
-    """What `document_digest` hashes first: the canonical JSON of all but the changes."""
+def _head(doc: dict[str, Any]) -> hashlib._Hash:
+    """sha256 over what `document_digest` hashes first: the canonical JSON of all but the
+    changes (`json.dumps(..., sort_keys=True, ensure_ascii=True, separators=(",", ":"))` and a
+    newline), made a part at a time (a fleet's `domains` and `targets` hold 100,000 entries)."""
+    h = hashlib.sha256(b"{")
     body = {k: v for k, v in doc.items() if k not in ("digest", "changes")}
-    return json.dumps(body, sort_keys=True, ensure_ascii=True,
-                      separators=(",", ":")).encode() + b"\n"
+    for i, key in enumerate(sorted(body)):
+        h.update(("," if i else "").encode() + _canonical(key) + b":")
+        value = body[key]
+        if isinstance(value, dict):
+            keys = sorted(value)
+            h.update(b"{")
+            for at in range(0, len(keys), _PART):
+                part = {k: value[k] for k in keys[at:at + _PART]}
+                h.update(("," if at else "").encode() + _canonical(part)[1:-1])
+            h.update(b"}")
+        elif isinstance(value, list):
+            h.update(b"[")
+            for at in range(0, len(value), _PART):
+                h.update(("," if at else "").encode() + _canonical(value[at:at + _PART])[1:-1])
+            h.update(b"]")
+        else:
+            h.update(_canonical(value))
+    h.update(b"}\n")
+    return h
+
+
+_PART = 1000  # entries of a list or a mapping made into JSON at a time
+
+
+def _canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, ensure_ascii=True,
+                      separators=(",", ":")).encode()
 
 
 def _change_digest(change: Any) -> str:
@@ -140,7 +168,7 @@ def _pieces(document: dict[str, Any], sign: bool = False) -> Iterator[str]:
     """`document` as `json.dumps(document, indent=2)` writes it, its changes one at a time;
     with `sign`, its `digest` (`document_digest`) is made on the way and written last."""
     body = {k: v for k, v in document.items() if k != "digest" or not sign}
-    h = hashlib.sha256(_head(body)) if sign else None
+    h = _head(body) if sign else None
     if h is not None:
         body["changes"] = _digesting(body.get("changes", []), h)
     yield "{"
