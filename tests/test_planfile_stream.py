@@ -232,8 +232,8 @@ def test_json_parsed_as_it_streams_in_is_what_json_loads_gives() -> None:
         try:
             if not block:
                 return "ok", json.loads(text)
-            return "ok", jsonstream.load(jsonstream.pieces_of(text, 2), json.JSONDecoder(),
-                                         "changes", Items, block)
+            return "ok", jsonstream.load(jsonstream.pieces_of(text, min(block, 2)),
+                                         json.JSONDecoder(), "changes", Items, block)
         except (ValueError, RecursionError) as exc:
             return type(exc).__name__.replace("StreamError", "JSONDecodeError"), str(exc)
 
@@ -242,7 +242,8 @@ def test_json_parsed_as_it_streams_in_is_what_json_loads_gives() -> None:
     texts = [json.dumps(doc), json.dumps(doc, indent=2, ensure_ascii=False)]
     rng = random.Random(7)
     cases = ["", "{", "[1]", '{"changes": [1,]}', '{"changes": [1 2]}', '{"changes": 3}',
-             '{"a": 1}x', '{"changes": [' + "1" * 30 + "]}"]
+             '{"a": 1}x', '{"changes": [' + "1" * 30 + "]}",
+             '{"a": [2.5, 1e5, -0.5E-3, 10], "changes": [3.25, 1E+2, -1], "b": {"c": 1.0}}']
     for _ in range(600):
         text = rng.choice(texts)
         at = rng.randrange(len(text) + 1)

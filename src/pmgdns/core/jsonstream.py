@@ -1,11 +1,11 @@
 """JSON read as it streams in: a document as `json.loads` reads it, in bounded memory.
 
-The text comes a block at a time. The items of one array of the top-level object are handed
-over one by one as they are read (and let go); everything else is read by json's own scanner,
-with the decoder's hooks. What is accepted and what is refused, and the message saying why (its
-line, column and character in the whole text), are those of `json.loads(text, ...)` with the
-same decoder: the parts between the scanned values (the top-level object, the streamed array)
-are read here as json's scanner reads them.
+The text comes a block at a time. The arrays and objects of the top-level object are read an
+item at a time, each item by json's own scanner with the decoder's hooks; the items of one
+array are handed over one by one as they are read (and let go). What is accepted and what is
+refused, and the message saying why (its line, column and character in the whole text), are
+those of `json.loads(text, ...)` with the same decoder: the parts between the scanned items are
+read here as json's scanner reads them.
 """
 
 from __future__ import annotations
@@ -123,11 +123,11 @@ class _Reader:
                 if type(exc) is ValueError and self.more(len(self.buf)):
                     continue
                 raise
-            else:
-                if end < len(self.buf) or not self.more():
+            else:  # a number read up to the end may go on ("2" of "2.5" cut after "2.")
+                if end < len(self.buf) - _MARGIN or not self.more():
                     self.pos = end
                     return value
-                continue  # a number may go on
+                continue
             cut = msg.startswith("Unterminated string") or at >= len(self.buf) - _MARGIN
             if cut and self.more(len(self.buf) - self.pos):
                 continue
@@ -140,23 +140,41 @@ def load(pieces: Iterable[str], decoder: json.JSONDecoder, member: str,
     at a time; when the top-level value is an object whose `member` is an array, that array's
     items go to a new `collect()` one at a time, and the collector stands for the array. The
     errors are json's, worded and placed as `json.loads` places them. About `block` (`BLOCK`)
-    characters are held beside the value being read."""
+    characters are held beside the item being read: the arrays and objects of the top-level
+    object are read an item at a time too."""
     reader = _Reader(iter(pieces), block or BLOCK)
     reader.more()
     if reader.buf.startswith("\ufeff"):
         reader.fail("Unexpected UTF-8 BOM (decode using utf-8-sig)", 0)
+    scan = _scan_once(decoder)
+
+    def value_of(name: str) -> Any:
+        """A member of the top-level object."""
+        char = reader.skip()
+        if char == "[":
+            if name == member:
+                sink = collect()
+                _array(reader, scan, sink.add)
+                return sink
+            items: list[Any] = []
+            _array(reader, scan, items.append)
+            return items
+        if char == "{":
+            return _object(reader, decoder, lambda _: reader.scan(scan))
+        return reader.scan(scan)
+
     if reader.skip() == "{":
-        value = _object(reader, decoder, member, collect)
+        value = _object(reader, decoder, value_of)
     else:
-        value = reader.scan(_scan_once(decoder))
+        value = reader.scan(scan)
     if reader.skip() is not None:
         reader.fail("Extra data", reader.pos)
     return value
 
 
-def _object(reader: _Reader, decoder: json.JSONDecoder, member: str,
-            collect: Callable[[], C]) -> Any:
-    """The top-level object, as json's scanner reads an object (`_json.c`)."""
+def _object(reader: _Reader, decoder: json.JSONDecoder, value_of: Callable[[str], Any]) -> Any:
+    """An object, as json's scanner reads one (`_json.c`), `value_of(name)` reading the value
+    of each member; then the decoder's hook."""
     def key(text: str, at: int) -> tuple[str, int]:
         return _scanstring(text, at, decoder.strict)
 
@@ -171,11 +189,8 @@ def _object(reader: _Reader, decoder: json.JSONDecoder, member: str,
             if reader.skip() != ":":
                 reader.fail("Expecting ':' delimiter", reader.pos)
             reader.pos += 1
-            if reader.skip() == "[" and name == member:
-                value: Any = _array(reader, decoder, collect())
-            else:
-                value = reader.scan(_scan_once(decoder))
-            pairs.append((name, value))
+            reader.skip()
+            pairs.append((name, value_of(name)))
             char = reader.skip()
             if char == "}":
                 break
@@ -194,13 +209,12 @@ def _object(reader: _Reader, decoder: json.JSONDecoder, member: str,
     return decoder.object_hook(obj) if decoder.object_hook is not None else obj
 
 
-def _array(reader: _Reader, decoder: json.JSONDecoder, sink: C) -> C:
-    """The streamed array, as json's scanner reads an array, each item to `sink`."""
-    scan = _scan_once(decoder)
+def _array(reader: _Reader, scan: Scanner, add: Callable[[Any], None]) -> None:
+    """An array, as json's scanner reads one, each item to `add`."""
     reader.pos += 1
     if reader.skip() != "]":
         while True:
-            sink.add(reader.scan(scan))
+            add(reader.scan(scan))
             char = reader.skip()
             if char == "]":
                 break
@@ -212,7 +226,6 @@ def _array(reader: _Reader, decoder: json.JSONDecoder, sink: C) -> C:
                 reader.fail("Illegal trailing comma before end of array", reader.keep)
             reader.keep = -1
     reader.pos += 1
-    return sink
 
 
 def pieces_of(text: str, size: int) -> Iterator[str]:
