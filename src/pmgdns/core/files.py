@@ -9,11 +9,12 @@ else.
 
 from __future__ import annotations
 
+import codecs
 import os
 import re
 import stat
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from .errors import FileProblem, UsageError
 
@@ -24,6 +25,12 @@ MiB = 1024 * KiB
 def read_bytes(path: str, limit: int, what: str) -> bytes:
     """The content of the regular file `path`, at most `limit` bytes; FileProblem otherwise
     (never showing any of its content). FileNotFoundError passes through."""
+    return b"".join(read_chunks(path, limit, what))
+
+
+def read_chunks(path: str, limit: int, what: str) -> Iterator[bytes]:
+    """The content of the regular file `path` a block at a time, at most `limit` bytes in all;
+    FileProblem otherwise, as `read_bytes` (a reader holds one block, not the file)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
@@ -44,7 +51,6 @@ def read_bytes(path: str, limit: int, what: str) -> bytes:
         if st.st_size > limit:
             raise FileProblem(f"{what} {path} is {st.st_size} bytes; pmgdns reads at most "
                               f"{limit} bytes here")
-        chunks = []
         size = 0
         while True:
             chunk = os.read(fd, 64 * KiB)
@@ -54,8 +60,7 @@ def read_bytes(path: str, limit: int, what: str) -> bytes:
             if size > limit:
                 raise FileProblem(f"{what} {path} is larger than {limit} bytes; pmgdns reads at "
                                   "most that here")
-            chunks.append(chunk)
-        return b"".join(chunks)
+            yield chunk
     except OSError as exc:
         raise FileProblem(f"{what} {path} cannot be read: {exc.strerror}") from None
     finally:
@@ -90,6 +95,18 @@ def read_text(path: str, limit: int, what: str) -> str:
     data = read_bytes(path, limit, what)
     try:
         return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FileProblem(f"{what} {path} is not UTF-8 text") from None
+
+
+def read_text_chunks(path: str, limit: int, what: str) -> Iterator[str]:
+    """`read_text` a block at a time: the same checks and errors, the text decoded as it
+    comes (a sequence cut between two blocks is joined)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        for chunk in read_chunks(path, limit, what):
+            yield decoder.decode(chunk)
+        yield decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         raise FileProblem(f"{what} {path} is not UTF-8 text") from None
 

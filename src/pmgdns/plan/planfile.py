@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import binascii
+import bisect
 import hashlib
 import json
 import re
 import sys
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from .. import __version__
+from ..core import jsonstream
 from ..core.errors import PlanFileError, StalePlanError
-from ..core.files import read_text, write_output
+from ..core.files import read_text_chunks, write_output
 from ..core.text import visible
 from ..spec.model import Site
 from ..zones.render import ZONES_DIR, zone_file_path
@@ -69,18 +73,50 @@ def document_digest(doc: dict[str, Any]) -> str:
     with keys sorted), so that a read plan file, which keeps only those digests of its
     changes, is checked without its changes as objects, and a written one is digested as it
     is streamed."""
-    h = hashlib.sha256(_head(doc))
+    h = _head(doc)
     changes = doc.get("changes", [])
+    if isinstance(changes, ReadChanges):
+        for lines in changes.digest_lines():
+            h.update(lines)
+        return h.hexdigest()
     for c in changes if isinstance(changes, list) else [changes]:
         h.update(_change_digest(c).encode("ascii") + b"\n")
     return h.hexdigest()
 
 
-def _head(doc: dict[str, Any]) -> bytes:
-    """What `document_digest` hashes first: the canonical JSON of all but the changes."""
+def _head(doc: dict[str, Any]) -> hashlib._Hash:
+    """sha256 over what `document_digest` hashes first: the canonical JSON of all but the
+    changes (`json.dumps(..., sort_keys=True, ensure_ascii=True, separators=(",", ":"))` and a
+    newline), made a part at a time (a fleet's `domains` and `targets` hold 100,000 entries)."""
+    h = hashlib.sha256(b"{")
     body = {k: v for k, v in doc.items() if k not in ("digest", "changes")}
-    return json.dumps(body, sort_keys=True, ensure_ascii=True,
-                      separators=(",", ":")).encode() + b"\n"
+    for i, key in enumerate(sorted(body)):
+        h.update(("," if i else "").encode() + _canonical(key) + b":")
+        value = body[key]
+        if isinstance(value, dict):
+            keys = sorted(value)
+            h.update(b"{")
+            for at in range(0, len(keys), _PART):
+                part = {k: value[k] for k in keys[at:at + _PART]}
+                h.update(("," if at else "").encode() + _canonical(part)[1:-1])
+            h.update(b"}")
+        elif isinstance(value, list):
+            h.update(b"[")
+            for at in range(0, len(value), _PART):
+                h.update(("," if at else "").encode() + _canonical(value[at:at + _PART])[1:-1])
+            h.update(b"]")
+        else:
+            h.update(_canonical(value))
+    h.update(b"}\n")
+    return h
+
+
+_PART = 1000  # entries of a list or a mapping made into JSON at a time
+
+
+def _canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, ensure_ascii=True,
+                      separators=(",", ":")).encode()
 
 
 def _change_digest(change: Any) -> str:
@@ -132,7 +168,7 @@ def _pieces(document: dict[str, Any], sign: bool = False) -> Iterator[str]:
     """`document` as `json.dumps(document, indent=2)` writes it, its changes one at a time;
     with `sign`, its `digest` (`document_digest`) is made on the way and written last."""
     body = {k: v for k, v in document.items() if k != "digest" or not sign}
-    h = hashlib.sha256(_head(body)) if sign else None
+    h = _head(body) if sign else None
     if h is not None:
         body["changes"] = _digesting(body.get("changes", []), h)
     yield "{"
@@ -175,19 +211,125 @@ def _digest(change: Any) -> str:
     return hashlib.sha256(json.dumps(change, sort_keys=True).encode("utf-8")).hexdigest()
 
 
+class ReadChanges(Sequence[Any]):
+    """The changes of a plan file as they are kept once read (a fleet's plan file holds a
+    million, hundreds of megabytes of JSON): the digest of each, in order (32 bytes; what
+    `document_digest` hashes and `check_targets` compares), the (zone, target) of each run of
+    changes (as JSON text, in one buffer), and, as they were read, the few that are not
+    well-formed changes (the first problem among them is `problem`; a file with one is
+    refused, so, unless `complete`, nothing after it is kept). Read as a sequence, a
+    well-formed change is a `ReadChange`."""
+
+    def __init__(self, complete: bool = False) -> None:
+        self._complete = complete
+        self._digests = bytearray()
+        self._keys = bytearray()  # the (zone, target) of each run, as JSON
+        self._key_at = array("q")  # where each run's (zone, target) starts in _keys
+        self._starts = array("q")  # the index of the first change of each run
+        self._last: tuple[str, str] | None = None
+        self._count = 0
+        self.odd: dict[int, Any] = {}  # index: the item as read
+        self.problem: str | None = None
+        self.all_changes = True  # each item is a change or an object
+
+    def add(self, item: Any) -> None:
+        self._count += 1
+        if self.problem is not None and not self._complete:
+            self.all_changes = self.all_changes and isinstance(item, dict | ReadChange)
+            return
+        if isinstance(item, ReadChange):
+            zone, target, digest = item
+        else:
+            self.odd[self._count - 1] = item
+            digest = _digest(item)
+            self.problem = self.problem or _change_problem(item)
+            if isinstance(item, dict):
+                zone, target = str(item.get("zone")), str(item.get("target"))
+            else:
+                zone = target = ""
+                self.all_changes = False
+        self._digests += bytes.fromhex(digest)
+        if self._last != (zone, target):
+            self._last = (zone, target)
+            self._key_at.append(len(self._keys))
+            self._keys += json.dumps(self._last).encode() + b"\n"
+            self._starts.append(self._count - 1)
+
+    def _key(self, run: int) -> tuple[str, str]:
+        at = self._key_at[run]
+        zone, target = json.loads(self._keys[at:self._keys.index(b"\n", at)])
+        return sys.intern(zone), sys.intern(target)
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("change index out of range")
+        if index in self.odd:
+            return self.odd[index]
+        zone, target = self._key(bisect.bisect_right(self._starts, index) - 1)
+        return ReadChange((zone, target, self._digests[32 * index:32 * index + 32].hex()))
+
+    def digest_lines(self) -> Iterator[bytes]:
+        """The digests of the changes in hex, a line each, a block of lines at a time."""
+        step = 32 * 4096
+        for i in range(0, len(self._digests), step):
+            text = binascii.hexlify(self._digests[i:i + step])
+            yield b"".join(text[j:j + 64] + b"\n" for j in range(0, len(text), 64))
+
+    def runs(self) -> dict[tuple[str, str], list[int]]:
+        """{(zone, target): its runs of changes} (a plan file has one run for each)."""
+        out: dict[tuple[str, str], list[int]] = {}
+        for run in range(len(self._starts)):
+            out.setdefault(self._key(run), []).append(run)
+        return out
+
+    def digests(self, runs: Iterable[int]) -> list[bytes]:
+        """The digests of the changes of `runs`, sorted."""
+        out: list[bytes] = []
+        for run in runs:
+            start = self._starts[run]
+            end = self._starts[run + 1] if run + 1 < len(self._starts) \
+                else len(self._digests) // 32
+            out.extend(bytes(self._digests[32 * i:32 * i + 32]) for i in range(start, end))
+        return sorted(out)
+
+
 def read_plan(path: str) -> dict[str, Any]:
+    """A plan file, read as strict JSON a block at a time: its changes kept as `ReadChanges`;
+    refused (PlanFileError, StalePlanError) when it is not one `plan --out` wrote or its
+    digest does not match."""
+    pieces = read_text_chunks(path, MAX_PLAN, "the plan file")
+    decoder = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     try:
-        data = strict_json(read_text(path, MAX_PLAN, "the plan file"))
-    except _NotStrictJson as exc:
-        raise PlanFileError(f"{path}: refused: {exc}, which `pmgdns plan --out` never writes "
-                            "(was the file edited?). Nothing was applied; make a new one with "
-                            "`pmgdns plan --out`") from None
+        data = jsonstream.load(pieces, decoder, "changes", ReadChanges)
     except FileNotFoundError:
         raise PlanFileError(f"{path}: no such plan file; make one with `pmgdns plan --out "
                             f"{path}`") from None
     except (ValueError, RecursionError) as exc:  # JSON, or a number Python cannot hold
-        raise PlanFileError(f"{path}: not a readable pmgdns plan file ({exc}); make a new one "
-                            "with `pmgdns plan --out`") from None
+        failed: BaseException | None = exc
+    else:
+        failed = None
+    if failed is not None:
+        for _ in pieces:  # a file too large or not UTF-8 is refused as that, first
+            pass
+        if isinstance(failed, _NotStrictJson):
+            raise PlanFileError(f"{path}: refused: {failed}, which `pmgdns plan --out` never "
+                                "writes (was the file edited?). Nothing was applied; make a new "
+                                "one with `pmgdns plan --out`")
+        raise PlanFileError(f"{path}: not a readable pmgdns plan file ({failed}); make a new "
+                            "one with `pmgdns plan --out`")
     if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("version") != 1:
         raise PlanFileError(f"{path}: not a pmgdns plan file (version 1); make a new one with "
                             "`pmgdns plan --out`")
@@ -231,19 +373,29 @@ def _shape_problem(data: dict[str, Any]) -> str | None:
     if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
         return "its `notes` is not a list of texts"
     changes = data.get("changes")
-    if not isinstance(changes, list):
+    if not isinstance(changes, list | ReadChanges):
         return "its `changes` is not a list"
     if not isinstance(data.get("takes_away", []), list):
         return "its `takes_away` is not a list"
+    if isinstance(changes, ReadChanges):
+        return changes.problem
     for c in changes:
-        if isinstance(c, ReadChange):
-            continue
-        if not isinstance(c, dict) or not all(isinstance(c.get(k), str) for k in _TEXT_KEYS):
-            return "a change in it is not a change"
-        for key in ("values", "previous"):
-            values = c.get(key)
-            if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-                return f"a change in it has `{key}` that are not texts"
+        problem = _change_problem(c)
+        if problem:
+            return problem
+    return None
+
+
+def _change_problem(c: Any) -> str | None:
+    """What is wrong with one change of a plan document, if anything."""
+    if isinstance(c, ReadChange):
+        return None
+    if not isinstance(c, dict) or not all(isinstance(c.get(k), str) for k in _TEXT_KEYS):
+        return "a change in it is not a change"
+    for key in ("values", "previous"):
+        values = c.get(key)
+        if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+            return f"a change in it has `{key}` that are not texts"
     return None
 
 
@@ -275,21 +427,20 @@ def check_targets(document: dict[str, Any], path: str, fresh: PlanResult) -> Non
     """Refuse when the targets no longer give the reviewed plan, or hold anything else than
     when it was made; say which zone at which target. And refuse a plan whose changes are not
     the ones a fresh plan gives: what the reviewer saw is what is applied."""
-    planned: dict[tuple[str, str], list[str]] = {}
     changes = document.get("changes", [])
-    if not isinstance(changes, list) \
-            or not all(isinstance(c, dict | ReadChange) for c in changes):
+    read = changes if isinstance(changes, ReadChanges) else ReadChanges(complete=True)
+    if read is not changes and isinstance(changes, list):
+        for c in changes:
+            read.add(c)
+    if not isinstance(changes, list | ReadChanges) or not read.all_changes:
         raise PlanFileError(f"{path}: its changes are not a list of changes; make a new one with "
                             "`pmgdns plan --out`")
-    for c in changes:
-        if isinstance(c, ReadChange):
-            zone, target, digest = c
-        else:
-            zone, target, digest = str(c.get("zone")), str(c.get("target")), _digest(c)
-        planned.setdefault((zone, target), []).append(digest)
+    planned = read.runs()
     differing = []
     for key, now in fresh.by_zone_target().items():  # one (zone, target) at a time
-        if sorted(planned.pop(key, [])) != sorted(_digest(c.to_json()) for c in now):
+        digests = sorted(hashlib.sha256(json.dumps(c.to_json(), sort_keys=True).encode())
+                         .digest() for c in now)
+        if read.digests(planned.pop(key, [])) != digests:
             differing.append(key)
     differing = sorted(differing + list(planned))  # planned then, no changes now
     reviewed = document.get("targets")
