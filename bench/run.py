@@ -185,14 +185,17 @@ def start_bind(n: int) -> BindServer:
 
 
 def loaded(server: BindServer, last: str) -> BindServer:
-    """`server` once it answers for `last` (named loads a fleet's zones in the background)."""
+    """`server` once named says it loaded every zone and answers for `last` (named loads a
+    fleet's zones in the background, and answers slowly while it does)."""
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline:
         try:
-            if server.resolver().resolve(f"{last}.", "SOA"):
+            if ("all zones loaded" in server.log_text()
+                    and server.resolver().resolve(f"{last}.", "SOA")):
                 break
         except Exception:  # not loaded yet
-            time.sleep(1)
+            pass
+        time.sleep(1)
     return server
 
 
