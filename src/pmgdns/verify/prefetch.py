@@ -111,6 +111,8 @@ def _exchange(resolver: dns.resolver.Resolver, sock: socket.socket,
     pending: dict[int, _Pending] = {}
     queue = list(reversed(todo))
     cached = 0
+    poller = select.poll()  # not select(): a worker may hold file descriptors past 1024
+    poller.register(sock, select.POLLIN)
     while queue or pending:
         now = time.monotonic()
         while queue and len(pending) < WINDOW:
@@ -131,8 +133,7 @@ def _exchange(resolver: dns.resolver.Resolver, sock: socket.socket,
                     return cached
         if not pending:
             continue
-        readable, _, _ = select.select([sock], [], [], RESEND / 3)
-        if not readable:
+        if not poller.poll(RESEND / 3 * 1000):
             continue
         try:
             data = sock.recv(65535)
