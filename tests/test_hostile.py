@@ -3,6 +3,7 @@ are data, bounded resources, the truth after Ctrl-C, and reviewed plans that can
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -219,18 +220,21 @@ def test_ctrl_c_during_apply_reports_what_was_applied(project: Project) -> None:
     spec["gateway"]["hostname"] = "mx1.d000.example"
     project.write_spec(spec)
     proc = subprocess.Popen([sys.executable, "-m", "pmgdns", "apply", "--yes"],
-                            cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, text=True,
+                            cwd=project.root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, bufsize=0,
                             env={**os.environ, "NO_COLOR": "1"})
     assert proc.stderr is not None
+    # a one-page pipe read a line at a time: apply cannot run more than ~90 lines ahead of the
+    # reader, so Ctrl-C comes while it is still applying (on a busy machine too)
+    fcntl.fcntl(proc.stderr.fileno(), fcntl.F_SETPIPE_SZ, 4096)
     applied = 0
-    for line in proc.stderr:  # one "Applied N changes to ZONE at local." line per zone
+    while line := proc.stderr.readline().decode():  # "Applied N changes to ZONE at local."
         if line.startswith("Applied "):
             applied += 1
             if applied == 5:
                 proc.send_signal(signal.SIGINT)
                 break
-    rest = proc.stderr.read()
+    rest = proc.stderr.read().decode()
     proc.wait(timeout=60)
     assert proc.returncode == 1
     errors = [line for line in rest.splitlines() if line.startswith("Error:")]
