@@ -10,6 +10,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from pmgdns.families.checking import Check
+from pmgdns.reports.verify_report import report_markdown, report_text
+from pmgdns.verify.run import Report
+
 from .conftest import Project
 from .servers import BindServer, zone_text
 from .test_report import SCHEMA, dump_dom, png_size, problems, screenshot
@@ -144,3 +148,26 @@ def test_plan_as_a_page(project: Project, fleet: BindServer, tmp_path: Path) -> 
     # ten zones of 5 records, and the gateway's own 3 records in d00
     assert "Plan: 53 to add, 0 to change, 0 to destroy" in text
     assert "_dmarc.d03.example." in text and "www.d03.example." not in text
+
+
+def test_a_fleet_with_many_failures_shows_fifty_and_counts_the_rest() -> None:
+    report = Report()
+    for i in range(70):
+        name = f"d{i:02}.example"
+        report.checks.append(Check(name, "mx", "MX", "OK", "10 mx1.example."))
+        if i < 60:
+            report.checks.append(Check(name, "dmarc", "DMARC", "FAIL", "no DMARC record",
+                                       "pmgdns apply"))
+        if i % 20 == 0:
+            report.checks.append(Check(name, "spf", "SPF", "WARN", "11 lookups", "fewer"))
+    lines = report_text(report, lambda text, _style: text).splitlines()
+    shown = [line for line in lines if line.startswith("d")]
+    assert shown == [f"d{i:02}.example" for i in range(50)]
+    assert ("... and 11 more domains or nodes with warnings or failures (DMARC fail 10, "
+            "SPF warn 1)." in lines)
+    assert "9 more domains or nodes passed every check." in lines
+    assert lines[-1] == "Verify: 70 ok, 4 warnings, 60 failed."
+    every = report_text(report, lambda text, _style: text, verbose=True).splitlines()
+    assert len([line for line in every if line.startswith("d")]) == 70
+    markdown = report_markdown(report)
+    assert markdown.count("| FAIL |") == 50 and markdown.count("| WARN |") == 3  # d60: not shown
