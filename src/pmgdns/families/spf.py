@@ -201,13 +201,7 @@ def _include(c: Checker, path: Path, text: str) -> str:
         raise c.fail(path, f"`{shown(text)}` is not a domain name; `include` takes the domain "
                            "whose SPF record to include, e.g. spf.protection.outlook.com")
     for label in name.split("."):
-        if label.startswith("xn--"):
-            try:
-                idna.decode(label)
-            except (idna.IDNAError, UnicodeError, ValueError):
-                raise c.fail(path, f"`{shown(label)}` is not a valid IDNA label (an `xn--` label "
-                                   "must decode to a valid name); write the name in Unicode or "
-                                   "fix the A-label") from None
+        c.a_label(label, path)
     return name
 
 

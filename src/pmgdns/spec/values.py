@@ -115,6 +115,16 @@ class Checker:
             raise self.fail(path, f"must be a non-empty list, e.g. {example}")
         return [self.string(v, (*path, str(i))) for i, v in enumerate(value)]
 
+    def a_label(self, label: str, path: Path) -> None:
+        """An `xn--` label must decode to a valid name (IDNA 2008)."""
+        if label.startswith("xn--"):
+            try:
+                idna.decode(label)
+            except (idna.IDNAError, UnicodeError, ValueError):
+                raise self.fail(path, f"`{shown(label)}` is not a valid IDNA label (an `xn--` "
+                                      "label must decode to a valid name); write the name in "
+                                      "Unicode or fix the A-label") from None
+
     def hostname(self, value: Any, path: Path, what: str = "hostname") -> str:
         text = self.string(value, path).rstrip(".")
         try:
@@ -136,13 +146,7 @@ class Checker:
                     f"`{shown(text)}` has the invalid label `{shown(label)}`; labels are 1-63 "
                     "letters, digits or hyphens, not starting or ending with a hyphen",
                 )
-            if label.startswith("xn--"):
-                try:
-                    idna.decode(label)
-                except (idna.IDNAError, UnicodeError, ValueError):
-                    raise self.fail(path, f"`{shown(label)}` is not a valid IDNA label (an "
-                                          "`xn--` label must decode to a valid name); write the "
-                                          "name in Unicode or fix the A-label") from None
+            self.a_label(label, path)
         if labels[-1].isdigit():
             raise self.fail(path, f"`{shown(text)}` is not a {what} (its last label is "
                                   "numeric)")
