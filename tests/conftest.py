@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from pmgdns.cli import main
 
+from .servers import BindServer, zone_text
+
 
 def spki_b64(public_key: Any) -> str:
     der = public_key.public_bytes(serialization.Encoding.DER,
@@ -177,3 +179,18 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("pmgdns measurements")
         for key, value in sorted(REPORT.items()):
             terminalreporter.write_line(f"{key}: {value}")
+
+
+@pytest.fixture
+def bind(project: Project, monkeypatch: pytest.MonkeyPatch) -> Iterator[BindServer]:
+    """A real BIND on loopback holding example.com and example.org, the spec's only target (a
+    test file with other zones defines its own `bind`)."""
+    server = BindServer({"example.com": zone_text("example.com", "www IN A 203.0.113.80\n"),
+                         "example.org": zone_text("example.org", "")}).start()
+    monkeypatch.setenv("PMGDNS_TSIG_SECRET", server.secret)
+    project.write_spec(project.spec(defaults={"targets": ["bind"]},
+                                    providers={"bind": server.provider_config()}))
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -10,7 +10,6 @@ import select
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from importlib.resources import files
 from pathlib import Path
 
@@ -21,22 +20,9 @@ import yaml
 from pmgdns.plan.lock import apply_lock
 
 from .conftest import Project, assert_clean_error
-from .servers import BindServer, zone_text
+from .servers import BindServer
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def bind(project: Project, monkeypatch: pytest.MonkeyPatch) -> Iterator[BindServer]:
-    server = BindServer({"example.com": zone_text("example.com", "www IN A 203.0.113.80\n"),
-                         "example.org": zone_text("example.org", "")}).start()
-    monkeypatch.setenv("PMGDNS_TSIG_SECRET", server.secret)
-    project.write_spec(project.spec(defaults={"targets": ["bind"]},
-                                    providers={"bind": server.provider_config()}))
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_reviewed_plan_goes_stale_when_the_target_changes(project: Project,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,20 +13,7 @@ import pytest
 from pmgdns.verify import run as verify_run
 
 from .conftest import Project, verify_json
-from .servers import BindServer, zone_text
-
-
-@pytest.fixture
-def bind(project: Project, monkeypatch: pytest.MonkeyPatch) -> Iterator[BindServer]:
-    server = BindServer({"example.com": zone_text("example.com", ""),
-                         "example.org": zone_text("example.org", "")}).start()
-    monkeypatch.setenv("PMGDNS_TSIG_SECRET", server.secret)
-    project.write_spec(project.spec(defaults={"targets": ["bind"]},
-                                    providers={"bind": server.provider_config()}))
-    try:
-        yield server
-    finally:
-        server.stop()
+from .servers import BindServer
 
 
 def _keyed(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
