@@ -141,12 +141,6 @@ def _no_constant(name: str) -> Any:
     raise _NotStrictJson(f"it holds {name}, which is not JSON")
 
 
-def strict_json(text: str) -> Any:
-    """JSON as RFC 8259 has it: no key twice in an object, no NaN or Infinity; each
-    well-formed change read as a `ReadChange`."""
-    return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-
-
 MARKER = f'"format": "{FORMAT}"'
 MAX_PLAN = 256 * 1024 * 1024  # bytes
 

@@ -104,10 +104,6 @@ def report_markdown(report: Report, verbose: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def report_json(report: Report) -> str:
-    return "".join(report_json_pieces(report))
-
-
 def report_json_pieces(report: Report) -> Iterator[str]:
     """The JSON report (`json.dumps(..., indent=2)`'s text) one check at a time: a fleet's
     report is never all in memory as JSON."""
